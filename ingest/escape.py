@@ -1,0 +1,73 @@
+"""Feed text is untrusted data: render it as MyST that can only ever display as text and math.
+
+Every ASCII punctuation character outside math gets a backslash (CommonMark lets any of them be
+escaped), so nothing in a feed can open HTML, a role or directive, a code fence, a link, a list,
+a substitution or a comment. Only three things are given meaning:
+
+* ``\\( \\)`` and ``\\[ \\]`` become ``$ $`` and ``$$ $$`` math, unless the formula could break out
+  of math mode or carries a macro that reaches outside the formula (links, styles, definitions);
+  such a formula is shown literally instead;
+* ``[公式]``, ``[Math]``, ``[代码]`` (content the feed lost) become visible placeholders;
+* the trailing ``...`` becomes a visible "excerpt" mark.
+"""
+from __future__ import annotations
+
+import re
+import string
+
+from ingest.feed import CUT_MARKS
+
+_ESCAPED = {c: "\\" + c for c in string.punctuation}
+_SEGMENT_RE = re.compile(
+    r"\\\((?P<inline>.+?)\\\)"
+    r"|\\\[(?P<display>.+?)\\\]"
+    r"|\[(?P<lost>公式|Math|代码)\]"
+)
+# MathJax macros that can link, style, load, or redefine: not allowed from a feed.
+_UNSAFE_MATH_RE = re.compile(
+    r"\\(?:href|url|class|cssId|style|html|data|require|unicode|def|gdef|edef|xdef|let|"
+    r"newcommand|renewcommand|newenvironment|input|include|mmlToken|texttip|toggle)(?![A-Za-z])"
+)
+PLACEHOLDER_LABEL = {"公式": "公式缺失 · formula lost", "Math": "公式缺失 · formula lost", "代码": "代码缺失 · code lost"}
+
+
+def escape_text(text: str) -> str:
+    """Plain text → MyST inline text that renders exactly as the input (no markup at all)."""
+    text = re.sub(r"\s+", " ", text)  # one line: no indentation that could open a code block
+    return "".join(_ESCAPED.get(c, c) for c in text)
+
+
+def _math_is_safe(tex: str) -> bool:
+    return bool(tex.strip()) and "$" not in tex and "\n" not in tex and not _UNSAFE_MATH_RE.search(tex)
+
+
+def _strip_cut_mark(text: str) -> tuple[str, bool]:
+    text = text.strip()
+    for mark in CUT_MARKS:
+        if text.endswith(mark):
+            return text[: -len(mark)].rstrip(), True
+    return text, False
+
+
+def feed_text_to_myst(text: str) -> str:
+    """One excerpt → one MyST paragraph with math, placeholders and the excerpt mark."""
+    body, was_cut = _strip_cut_mark(" ".join(text.split()))
+    out: list[str] = []
+    pos = 0
+    for m in _SEGMENT_RE.finditer(body):
+        out.append(escape_text(body[pos:m.start()]))
+        if m.group("lost"):
+            label = escape_text(PLACEHOLDER_LABEL[m.group("lost")])
+            out.append(f"[\\[{label}\\]]{{.kb-placeholder}}")
+        else:
+            tex = m.group("inline") or m.group("display")
+            if _math_is_safe(tex):
+                out.append(f"${tex}$" if m.group("inline") else f"$${tex}$$")
+            else:
+                out.append(escape_text(m.group(0)))
+        pos = m.end()
+    out.append(escape_text(body[pos:]))
+    rendered = "".join(out)
+    if was_cut:
+        rendered += " [……（节选 · excerpt）]{.kb-excerpt-cut}"
+    return rendered

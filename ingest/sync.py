@@ -1,0 +1,123 @@
+"""One ingest run: feeds in, article files created or updated, table of contents regenerated.
+
+Identity is the excerpt itself: an incoming excerpt belongs to the existing article whose
+excerpt it extends or is cut from (see ``merge.same_excerpt``), so slugs and files never move.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.article_file import NEW_IMPLEMENTATION, ArticleFile, ArticleFileError, feed_hash
+from ingest.feed import FeedEntry, FeedError, read_feed
+from ingest.fsutil import write_if_changed
+from ingest.merge import Excerpt, merge_entries, normalize, same_excerpt
+from ingest.store import ARTICLES_DIR, article_paths
+from ingest.titles import make_slug, provisional_title
+from ingest.toc import write_toc
+from ingest.topics import guess_topic, topic_named
+
+
+@dataclass
+class IngestReport:
+    created: list[Path] = field(default_factory=list)
+    updated: list[Path] = field(default_factory=list)
+    unchanged: list[Path] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    excerpts: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def expand_sources(sources: list[Path]) -> tuple[list[Path], list[str]]:
+    """Feed files named directly, plus every ``*.txt`` in named directories."""
+    files, errors = [], []
+    for src in sources:
+        if src.is_dir():
+            found = sorted(p for p in src.glob("*.txt") if p.is_file())
+            if not found:
+                errors.append(f"{src}: the directory holds no *.txt feeds")
+            files.extend(found)
+        elif src.is_file():
+            files.append(src)
+        else:
+            errors.append(f"{src}: no such feed file or directory")
+    return files, errors
+
+
+def read_feeds(files: list[Path]) -> tuple[list[FeedEntry], set[str], list[str]]:
+    entries, read_ok, errors = [], set(), []
+    for path in files:
+        try:
+            entries.extend(read_feed(path))
+            read_ok.add(path.name)
+        except FeedError as exc:
+            errors.append(str(exc))
+    return entries, read_ok, errors
+
+
+def updated_meta(meta: dict, ex: Excerpt, fed_files: set[str]) -> dict:
+    """Ingest-owned fields after this run; curated fields are carried over untouched."""
+    old_text = str(meta["excerpt"])
+    text = ex.text if len(normalize(ex.text)) > len(normalize(old_text)) else old_text
+    # Provenance from feeds read this run is replaced (lines may have moved); other feeds' stays.
+    kept = [f for f in meta.get("feeds") or [] if f.get("file") not in fed_files]
+    feeds = sorted(kept + [{"file": f, "line": n} for f, n in ex.occurrences], key=lambda f: (f["file"], f["line"]))
+    new = dict(meta)
+    new.update(date=ex.date or meta.get("date"), category=ex.category or meta.get("category"),
+               feeds=feeds, feed_hash=feed_hash(text), excerpt=text)
+    return new
+
+
+def new_meta(ex: Excerpt, taken_slugs: set[str]) -> dict:
+    title = provisional_title(ex.text)
+    return {
+        "slug": make_slug(ex.text, taken_slugs), "title": title, "title_en": "",
+        "topic": guess_topic(ex.text).name, "tags": [],
+        "date": ex.date, "category": ex.category,
+        "feeds": [{"file": f, "line": n} for f, n in ex.occurrences],
+        "feed_hash": feed_hash(ex.text), "excerpt": ex.text,
+    }
+
+
+def ingest(root: Path, sources: list[Path]) -> IngestReport:
+    root = Path(root)
+    report = IngestReport()
+    files, report.errors = expand_sources(sources)
+    entries, fed_files, feed_errors = read_feeds(files)
+    report.errors += feed_errors
+
+    existing: list[tuple[Path, ArticleFile]] = []
+    try:
+        existing = [(p, ArticleFile.read(p)) for p in article_paths(root)]
+    except ArticleFileError as exc:
+        # Matching against a partial set of articles could duplicate one: change nothing.
+        report.errors.append(f"{exc} (fix or remove it; nothing was ingested)")
+        return report
+
+    excerpts = merge_entries(entries)
+    report.excerpts = len(excerpts)
+    taken = {str(af.meta["slug"]) for _, af in existing}
+    for ex in excerpts:
+        match = next(((p, af) for p, af in existing if same_excerpt(str(af.meta["excerpt"]), ex.text)), None)
+        if match:
+            path, af = match
+            meta = updated_meta(af.meta, ex, fed_files)
+            if not af.needs_rewrite(meta):
+                report.unchanged.append(path)
+                continue
+            af.meta = meta
+            write_if_changed(path, af.render())
+            report.updated.append(path)
+        else:
+            meta = new_meta(ex, taken)
+            taken.add(meta["slug"])
+            path = root / ARTICLES_DIR / topic_named(meta["topic"]).key / f"{meta['slug']}.md"
+            af = ArticleFile(meta, NEW_IMPLEMENTATION)
+            write_if_changed(path, af.render())
+            existing.append((path, af))
+            report.created.append(path)
+    write_toc(root)
+    return report

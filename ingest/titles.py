@@ -1,0 +1,73 @@
+"""Provisional titles and slugs for new articles (curators then refine titles in front matter).
+
+Excerpts carry no title, and their first words are often a section heading of the source post
+("动机", "背景", "Overview", "💡"). Those are dropped, and the title is taken from the subject
+that follows: the first clause, cut to a readable length.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+from ingest.merge import normalize
+
+# Section headings that open many excerpts but say nothing about the subject.
+LEADING_HEADINGS = (
+    "引言与背景", "相关内容", "补充知识", "总结下", "相同点", "不同点", "基本思路", "从 NLP 入手", "基于文章",
+    "动机", "背景", "简介", "概述", "引言", "摘要", "前言", "介绍",
+    "Quick Start", "Overview", "Introduction", "Background", "Motivation", "Abstract", "TL;DR",
+)
+_NUMBERING_RE = re.compile(r"^(?:\d+(?:\.\d+)*[.、)]?\s*)+")
+_CLAUSE_END_RE = re.compile(r"[，。！？；：,!?;:]|\s{2,}| (?=[\u4e00-\u9fff])")
+MAX_TITLE_LEN = 30
+
+
+def _strip_symbols(text: str) -> str:
+    """Drop leading emoji / pictographs (So, Sk) and punctuation."""
+    i = 0
+    while i < len(text) and (unicodedata.category(text[i])[0] in "SPZ" or text[i] in "\ufe0f\u200d"):
+        i += 1
+    return text[i:]
+
+
+def strip_leading_headings(text: str) -> str:
+    text = text.strip()
+    changed = True
+    while changed:
+        changed = False
+        stripped = _NUMBERING_RE.sub("", _strip_symbols(text)).strip()
+        for heading in LEADING_HEADINGS:
+            if stripped.startswith(heading) and len(stripped) > len(heading) + 4:
+                stripped = stripped[len(heading):].lstrip(" :：,，")
+                break
+        if stripped != text:
+            text, changed = stripped, True
+    return text
+
+
+def provisional_title(text: str) -> str:
+    subject = strip_leading_headings(normalize(text))
+    clause = _CLAUSE_END_RE.split(subject, maxsplit=1)[0].strip()
+    if len(clause) < 4:  # a clause too short to name anything: take more of the sentence
+        clause = subject
+    if len(clause) > MAX_TITLE_LEN:
+        cut = clause[:MAX_TITLE_LEN]
+        # don't split a Latin word in two
+        if re.match(r"[A-Za-z0-9]", clause[MAX_TITLE_LEN]) and len(cut.rsplit(" ", 1)[0]) >= MAX_TITLE_LEN // 2:
+            cut = cut.rsplit(" ", 1)[0]
+        clause = cut.rstrip() + "…"
+    return clause or normalize(text)[:MAX_TITLE_LEN]
+
+
+def make_slug(text: str, taken: set[str]) -> str:
+    """ASCII words of the subject, or a content hash when there are none; unique among ``taken``."""
+    subject = strip_leading_headings(normalize(text))
+    words = re.findall(r"[A-Za-z][A-Za-z0-9]*", subject[:80])
+    base = "-".join(w.lower() for w in words[:4])[:48].strip("-")
+    if not base:
+        base = "article-" + hashlib.sha1(normalize(text).encode("utf-8")).hexdigest()[:8]
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    return slug
