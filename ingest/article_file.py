@@ -87,7 +87,9 @@ class ArticleFile:
         return fields_changed or self.region != render_feed_region(new_meta)
 
     def render(self) -> str:
-        meta = {**self.meta}
+        # Unknown values and empty lists are left out: jupytext fails on a null key and turns
+        # a front matter holding an empty list into a raw cell.
+        meta = {k: v for k, v in self.meta.items() if v is not None and v != []}
         for key, value in NOTEBOOK_HEADER.items():
             meta.setdefault(key, value)
         front = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, width=10**9)

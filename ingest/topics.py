@@ -46,8 +46,11 @@ def topic_named(name: str) -> Topic:
 
 
 def topic_order(name: str) -> tuple[int, str]:
+    """Known topics in table order, then curators' new ones by name, then the uncategorised."""
     known = [t.name for t in TOPICS]
-    return (known.index(name), "") if name in known else (len(known), name)
+    if name in known:
+        return known.index(name), ""
+    return (len(known) + 1, "") if name == UNCATEGORISED.name else (len(known), name)
 
 
 def guess_topic(text: str) -> Topic:

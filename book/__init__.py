@@ -1,0 +1,1 @@
+"""The published site: Jupyter Book pages, static assets, and the Sphinx extension in ``_ext``."""

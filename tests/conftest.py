@@ -1,0 +1,42 @@
+"""Shared fixtures: a scratch project root holding the book configuration and chosen feeds."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_FEEDS = REPO / "feeds"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+HEADER = "INCOMING TRANSMISSION\n\nLATEST UPDATES\n"
+
+
+def make_project(dest: Path) -> Path:
+    """A project root with the book's configuration but no articles yet."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "_config.yml", dest / "_config.yml")
+    shutil.copytree(REPO / "book", dest / "book",
+                    ignore=shutil.ignore_patterns("__pycache__", "topics", "*.py"))
+    shutil.copytree(REPO / "book" / "_ext", dest / "book" / "_ext", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (dest / "feeds").mkdir(exist_ok=True)
+    return dest
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    return make_project(tmp_path / "kb")
+
+
+def write_feed(path: Path, *lines: str, header: str = HEADER, newline: str = "\n", encoding: str = "utf-8") -> Path:
+    text = header.replace("\n", newline) + newline.join(lines)
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file ingest may write, with its bytes."""
+    files = list((root / "articles").rglob("*.md")) + list((root / "book" / "topics").glob("*.md"))
+    files += [root / "_toc.yml"] if (root / "_toc.yml").exists() else []
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in files}

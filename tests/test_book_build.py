@@ -1,0 +1,100 @@
+"""A real Jupyter Book build of ingested feeds, hostile ones included (one build, several checks)."""
+import json
+import shutil
+
+import jupytext
+import pytest
+from bs4 import BeautifulSoup
+
+from book.site import build_site
+from ingest.store import load_articles
+from ingest.sync import ingest
+from tests.conftest import FIXTURES, SAMPLE_FEEDS, make_project
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = make_project(tmp_path_factory.mktemp("book") / "kb")
+    for f in SAMPLE_FEEDS.glob("*.txt"):
+        shutil.copy(f, root / "feeds" / f.name)
+    shutil.copy(FIXTURES / "hostile.txt", root / "feeds" / "hostile.txt")
+    report = ingest(root, [root / "feeds"])
+    assert report.ok, report.errors
+    status, _ = build_site(root, strict=True, quiet=True)
+    assert status == 0, "jupyter-book build with -W -n --keep-going failed"
+    return root
+
+
+def page(root, article):
+    html = (root / "_build" / "html" / article.path.with_suffix(".html")).read_text(encoding="utf-8")
+    return BeautifulSoup(html, "html.parser")
+
+
+def article_starting(root, prefix):
+    return next(a for a in load_articles(root) if a.text.startswith(prefix))
+
+
+def test_every_article_has_a_page_with_its_title(built):
+    articles = load_articles(built)
+    assert len(articles) == 42  # 39 sample articles + 3 hostile entries
+    for a in articles:
+        soup = page(built, a)
+        h1 = soup.find("main").find("h1")
+        assert h1.contents[0].strip() == a.title
+
+
+def test_feed_text_and_math_read_as_in_the_feed(built):
+    a = article_starting(built, "补充知识 表示学习")
+    main = page(built, a).find("main")
+    text = main.get_text()
+    assert "学习数据的表征,以便在构建分类器或其他预测器时更容易提取有用的信息" in text
+    maths = [m.get_text() for m in main.select(".math")]
+    assert r"\(X\)" in maths and any(r"\frac{1}{2N}" in m for m in maths)
+
+
+def test_hostile_text_is_literal_and_inert(built):
+    a = article_starting(built, "XSS <img")
+    assert "onerror" in a.title  # the derived title carries the tag too: it must stay text in every template
+    soup = page(built, a)
+    text = soup.find("main").get_text()
+    assert "<script>alert('xss-script')</script>" in text
+    assert "onerror=\"alert('xss-img')\"" in text and "**不是粗体**" in text
+    assert not any("alert(" in (s.string or "") for s in soup.find_all("script"))
+    assert not soup.find_all("img", src="x")
+    handlers = [v for tag in soup.find_all(True) for k, v in tag.attrs.items() if k.startswith("on")]
+    assert not [v for v in handlers if "alert" in v]  # the theme's own onclick buttons are fine
+    assert not soup.find("main").find_all("a", href=lambda h: h and h.startswith("javascript"))
+
+
+def test_hostile_fences_roles_and_substitutions_stay_text(built):
+    a = article_starting(built, "```{code-cell}")
+    text = page(built, a).find("main").get_text()
+    for literal in ("```{code-cell} ipython3 import pathlib", "{eval-rst} .. raw:: html", "未闭合的 $ 美元符号",
+                    "{{ jinja_var }}", "|substitution|", "{sub-ref}`today`"):
+        assert literal in text, literal
+    nb = jupytext.read(built / a.path)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert [c.cell_type for c in nb.cells if "PWNED" in c.source] == ["markdown"]
+    assert not list(built.rglob("PWNED"))
+
+
+def test_unsafe_math_is_literal_but_safe_math_is_typeset(built):
+    a = article_starting(built, "% a MyST comment")
+    main = page(built, a).find("main")
+    assert r"\href{javascript:alert(1)}{click}" in main.get_text()
+    assert [m.get_text() for m in main.select(".math")] == [r"\(x^2\)"]
+    assert "% a MyST comment, then ::: colon fence and 1. a list, $$ unbalanced" in main.get_text()
+
+
+def test_chinese_search_index_is_segmented(built):
+    raw = (built / "_build" / "html" / "searchindex.js").read_text(encoding="utf-8")
+    terms = json.loads(raw[len("Search.setIndex("):-1])["terms"]
+    assert {"感受野", "自监督", "随机森林"} <= set(terms)
+
+
+def test_home_page_lists_topics_and_newest_articles(built):
+    soup = BeautifulSoup((built / "_build" / "html" / "book" / "index.html").read_text(encoding="utf-8"), "html.parser")
+    text = soup.find("main").get_text()
+    assert "生成模型" in text and "视觉" in text
+    ddp = article_starting(built, "Quick Start")
+    assert ddp.title in text and "2026-01-11" in text  # the only dated article is the newest
