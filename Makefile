@@ -2,15 +2,25 @@
 PYTHON ?= python3
 STAMP := _build/.requirements-installed
 
-.PHONY: site test setup ingest build clean
+.PHONY: site test setup ingest execute build clean
 
+# Ingest the feeds, execute the notebooks (cached), build the site. A failing notebook still
+# leaves a site (its page and the status page show the error) but makes the command fail.
 site: setup
 	$(PYTHON) -m ingest
+	@$(PYTHON) -m book execute; echo $$? > _build/.execute-status
 	$(PYTHON) -m book build
 	@echo "Open $(CURDIR)/_build/html/index.html"
+	@exit $$(cat _build/.execute-status)
 
+# What CI runs: the unit/integration tests, then every notebook re-executed from scratch and
+# the whole book built with warnings as errors; the execution report closes the output.
 test: setup
 	$(PYTHON) -m pytest -q
+	$(PYTHON) -m ingest
+	$(PYTHON) -m book execute --force
+	$(PYTHON) -m book build
+	$(PYTHON) -m book report
 
 setup: $(STAMP)
 
@@ -21,6 +31,9 @@ $(STAMP): requirements.txt pyproject.toml
 
 ingest: setup
 	$(PYTHON) -m ingest
+
+execute: setup
+	$(PYTHON) -m book execute
 
 build: setup
 	$(PYTHON) -m book build

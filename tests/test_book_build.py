@@ -6,6 +6,7 @@ import jupytext
 import pytest
 from bs4 import BeautifulSoup
 
+from book import execute
 from book.site import build_site
 from ingest.store import load_articles
 from ingest.sync import ingest
@@ -20,6 +21,7 @@ def built(tmp_path_factory):
     shutil.copy(FIXTURES / "hostile.txt", root / "feeds" / "hostile.txt")
     report = ingest(root, [root / "feeds"])
     assert report.ok, report.errors
+    execute.run(root, progress=False)  # no code cells yet: records outputs without starting kernels
     status, _ = build_site(root, strict=True, quiet=True)
     assert status == 0, "jupyter-book build with -W -n --keep-going failed"
     return root

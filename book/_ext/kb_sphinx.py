@@ -6,21 +6,39 @@ Directives (used by the home page and the generated topic pages):
 * ``{kb-newest} N``: the N newest articles by date (undated ones last);
 * ``{kb-topic-articles} KEY``: the articles of one topic.
 
+* ``{kb-execution-status}``: the execution report as a sortable table, failures with tracebacks.
+
+Every article page also gets, under its title, an execution badge with a download link for the
+executed ``.ipynb`` and, at the end, its related articles from the search index.
+
 Titles come from front matter that may hold feed-derived text, so everything is built as
 docutils nodes (plain text), never parsed as markup.
 """
 from __future__ import annotations
 
 import html
+import json
+from datetime import datetime
 from pathlib import Path
 
 from docutils import nodes
-from sphinx.addnodes import pending_xref
+from sphinx.addnodes import download_reference, pending_xref
 from sphinx.util.docutils import SphinxDirective
 
 from ingest.store import Article, load_articles
 from ingest.toc import TOPIC_PAGES_DIR, group_by_topic
 from ingest.topics import topic_named
+
+
+EXECUTION_DIR = Path("_build") / "execution"
+RELATED_JSON = Path("_build") / "search" / "related.json"
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _articles(env) -> list[Article]:
@@ -87,6 +105,115 @@ class TopicArticlesDirective(SphinxDirective):
         return [_bullets([_article_item(a) for a in sorted(members, key=lambda a: a.slug)])]
 
 
+class ExecutionStatusDirective(SphinxDirective):
+    """The execution report as a table; the sortable behaviour is kb-sortable.js."""
+
+    def run(self):
+        report_path = Path(self.env.srcdir) / EXECUTION_DIR / "report.json"
+        self.env.note_dependency(str(report_path))
+        records = _read_json(report_path) or []
+        by_slug = {a.slug: a for a in _articles(self.env)}
+        records = [r for r in records if r.get("slug") in by_slug]
+        if not records:
+            return [nodes.paragraph(text="尚无执行记录：运行 python -m book execute。 No execution report yet.")]
+        ok = sum(r["status"] == "ok" for r in records)
+        out = [nodes.paragraph(text=f"{len(records)} 篇文章 · articles: {ok} ok, {len(records) - ok} failed / timed out.")]
+        header = ["文章 · Article", "状态 · Status", "耗时 · Seconds", "设备 · Device", "日期 · Date"]
+        rows = []
+        for r in sorted(records, key=lambda r: (r["status"] == "ok", r["slug"])):
+            a = by_slug[r["slug"]]
+            status: nodes.Node = nodes.Text(r["status"])
+            if r["status"] != "ok":
+                status = nodes.reference("", r["status"], refid=f"failure-{r['slug']}")
+            rows.append([_doc_link(a.docname, nodes.inline(text=a.title)), status,
+                         nodes.Text(f"{r['seconds']:.1f}"), nodes.Text(_device_label(r["device"])),
+                         nodes.Text(r["started"][:10])])
+        out.append(_table(header, rows, classes=["kb-status", "kb-sortable"]))
+        for r in records:
+            if r["status"] != "ok":
+                sec = nodes.section(ids=[f"failure-{r['slug']}"])
+                sec += nodes.title(text=f"{r['slug']}: {r['status']}")
+                where = f"cell {r['failed_cell']}" if r.get("failed_cell") is not None else "kernel"
+                sec += nodes.paragraph(text=f"{by_slug[r['slug']].path.as_posix()} · {where}")
+                if r.get("failed_source"):
+                    sec += nodes.literal_block(text=r["failed_source"], language="python")
+                sec += nodes.literal_block(text=r.get("traceback") or "", language="text")
+                out.append(sec)
+        return out
+
+
+def _table(header: list[str], rows: list[list[nodes.Node]], classes: list[str]) -> nodes.table:
+    table = nodes.table(classes=classes)
+    group = nodes.tgroup(cols=len(header))
+    table += group
+    group += [nodes.colspec(colwidth=1) for _ in header]
+    thead = nodes.thead()
+    thead += nodes.row("", *[nodes.entry("", nodes.paragraph(text=h)) for h in header])
+    tbody = nodes.tbody()
+    for row in rows:
+        tbody += nodes.row("", *[nodes.entry("", nodes.paragraph("", "", cell)) for cell in row])
+    group += [thead, tbody]
+    return table
+
+
+def _device_label(device: str) -> str:
+    return {"cpu": "CPU", "none": "— (no code)"}.get(device, device)
+
+
+def add_article_extras(app, doctree):
+    """Execution badge + .ipynb download under the title; related articles at the end."""
+    env = app.env
+    article = next((a for a in _articles(env) if a.docname == env.docname), None)
+    if article is None:
+        return
+    srcdir = Path(env.srcdir)
+    record_file = srcdir / EXECUTION_DIR / "records" / f"{article.slug}.json"
+    executed = srcdir / EXECUTION_DIR / "notebooks" / article.path.with_suffix(".ipynb")
+    env.note_dependency(str(record_file))
+    section = next(iter(doctree.findall(nodes.section)), None)
+    if section is not None:
+        title_index = section.index(next(iter(section.findall(nodes.title))))
+        section.insert(title_index + 1, _badge(_read_json(record_file), executed, srcdir))
+        related = _related_block(env, article, srcdir)
+        if related is not None:
+            section.append(related)
+
+
+def _badge(record, executed: Path, srcdir: Path) -> nodes.paragraph:
+    para = nodes.paragraph(classes=["kb-badge"])
+    if not record:
+        para["classes"].append("kb-badge-none")
+        para += nodes.Text("尚未执行 · not executed yet")
+        return para
+    if record["status"] == "ok":
+        device = "CPU" if record["device"] in ("cpu", "none") else record["device"]
+        day = datetime.fromisoformat(record["started"]).date().isoformat()
+        para += nodes.Text(f"executed on {device} · {record['seconds']:.1f} s · {day}")
+    else:
+        para["classes"].append("kb-badge-failed")
+        para += _doc_link("book/status", nodes.inline(text=f"execution {record['status']} · see the status page"))
+    if executed.exists():
+        para += nodes.Text(" · ")
+        ref = download_reference("", "", reftarget="/" + executed.relative_to(srcdir).as_posix(), refexplicit=True)
+        ref += nodes.literal(text="下载 .ipynb · download")
+        para += ref
+    return para
+
+
+def _related_block(env, article: Article, srcdir: Path):
+    related_file = srcdir / RELATED_JSON
+    env.note_dependency(str(related_file))
+    neighbours = (_read_json(related_file) or {}).get(article.slug) or []
+    by_slug = {a.slug: a for a in _articles(env)}
+    items = [_article_item(by_slug[n["slug"]]) for n in neighbours if n.get("slug") in by_slug]
+    if not items:
+        return None
+    sec = nodes.section(ids=["related-articles"], classes=["kb-related"])
+    sec += nodes.rubric(text="相关文章 / Related articles")
+    sec += _bullets(items)
+    return sec
+
+
 def escape_theme_page_title(app, pagename, templatename, context, doctree):
     """sphinx-book-theme 1.3 puts ``title.astext()`` (unescaped text) into ``pagetitle`` and prints
     it raw in the print-only header, so a feed-derived title could inject markup. Escape it."""
@@ -100,4 +227,7 @@ def setup(app):
     app.add_directive("kb-topics", TopicsDirective)
     app.add_directive("kb-newest", NewestDirective)
     app.add_directive("kb-topic-articles", TopicArticlesDirective)
+    app.add_directive("kb-execution-status", ExecutionStatusDirective)
+    # Before Sphinx's own collectors (priority 500), so the download link gets its file registered.
+    app.connect("doctree-read", add_article_extras, priority=400)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
