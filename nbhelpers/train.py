@@ -11,7 +11,7 @@ def fit(model, loss_fn: Callable, data, steps: int = 1000, lr: float = 1e-3, bat
     Returns the loss history (one value every ``log_every`` steps) for plotting.
     """
     import torch
-    from tqdm.auto import trange
+    from tqdm import trange  # tqdm.auto wants ipywidgets in a notebook and warns without it
 
     tensors = data if isinstance(data, (tuple, list)) else (data,)
     n = tensors[0].shape[0]
