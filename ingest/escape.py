@@ -7,7 +7,8 @@ a substitution or a comment. Only three things are given meaning:
 * ``\\( \\)`` and ``\\[ \\]`` become ``$ $`` and ``$$ $$`` math, unless the formula could break out
   of math mode or carries a macro that reaches outside the formula (links, styles, definitions);
   such a formula is shown literally instead;
-* ``[公式]``, ``[Math]``, ``[代码]`` (content the feed lost) become visible placeholders;
+* ``[公式]``, ``[Math]``, ``[代码]`` (content the feed lost) become visible placeholders, and so
+  does a formula the excerpt cut off before its closing ``\\)`` / ``\\]`` (raw TeX is no use to a reader);
 * the trailing ``...`` becomes a visible "excerpt" mark.
 """
 from __future__ import annotations
@@ -29,6 +30,8 @@ _UNSAFE_MATH_RE = re.compile(
     r"newcommand|renewcommand|newenvironment|input|include|mmlToken|texttip|toggle)(?![A-Za-z])"
 )
 PLACEHOLDER_LABEL = {"公式": "公式缺失 · formula lost", "Math": "公式缺失 · formula lost", "代码": "代码缺失 · code lost"}
+CUT_FORMULA_LABEL = "公式被截断 · formula cut off"
+_UNCLOSED_MATH_RE = re.compile(r"\\[(\[]")
 
 
 def escape_text(text: str) -> str:
@@ -66,7 +69,13 @@ def feed_text_to_myst(text: str) -> str:
             else:
                 out.append(escape_text(m.group(0)))
         pos = m.end()
-    out.append(escape_text(body[pos:]))
+    tail = body[pos:]
+    unclosed = _UNCLOSED_MATH_RE.search(tail)  # every closed formula was consumed above
+    if unclosed:
+        out.append(escape_text(tail[:unclosed.start()]))
+        out.append(f"[\\[{escape_text(CUT_FORMULA_LABEL)}\\]]{{.kb-placeholder}}")
+    else:
+        out.append(escape_text(tail))
     rendered = "".join(out)
     if was_cut:
         rendered += " [……（节选 · excerpt）]{.kb-excerpt-cut}"

@@ -40,3 +40,22 @@ def snapshot(root: Path) -> dict[str, bytes]:
     files = list((root / "articles").rglob("*.md")) + list((root / "book" / "topics").glob("*.md"))
     files += [root / "_toc.yml"] if (root / "_toc.yml").exists() else []
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in files}
+
+
+@pytest.fixture(scope="session")
+def hostile_site(tmp_path_factory) -> Path:
+    """The sample feeds plus a hostile one, ingested, 'executed' and built strictly (one build per session)."""
+    from book import execute
+    from book.site import build_site
+    from ingest.sync import ingest
+
+    root = make_project(tmp_path_factory.mktemp("book") / "kb")
+    for f in SAMPLE_FEEDS.glob("*.txt"):
+        shutil.copy(f, root / "feeds" / f.name)
+    shutil.copy(FIXTURES / "hostile.txt", root / "feeds" / "hostile.txt")
+    report = ingest(root, [root / "feeds"])
+    assert report.ok, report.errors
+    execute.run(root, progress=False)  # no code cells: records outputs without starting kernels
+    status, _ = build_site(root, strict=True, quiet=True)
+    assert status == 0, "jupyter-book build with -W -n --keep-going failed"
+    return root

@@ -44,3 +44,9 @@ def test_lost_content_shows_as_visible_placeholders():
 def test_cut_off_excerpt_is_marked():
     assert feed_text_to_myst("一段被截断的文字...").endswith("{.kb-excerpt-cut}")
     assert "kb-excerpt-cut" not in feed_text_to_myst("一段完整的文字。")
+
+
+def test_formula_cut_off_by_the_excerpt_becomes_a_placeholder():
+    out = feed_text_to_myst(r"概率 \(p\) 可以写成 \[\begin{aligned} p\left(w_{1}\right)&=p...")
+    assert "$p$" in out and "公式被截断" in out
+    assert "begin" not in out and "\\\\[" not in out

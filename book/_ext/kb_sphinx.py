@@ -222,7 +222,19 @@ def escape_theme_page_title(app, pagename, templatename, context, doctree):
         context["pagetitle"] = html.escape(title)
 
 
+def drop_thebe_scripts(app, pagename, templatename, context, doctree):
+    """Live code (thebe) is off, yet sphinx-thebe injects its config script twice on notebook pages,
+    which is a JavaScript error ('THEBE_JS_URL has already been declared'), and it names a CDN."""
+    def is_thebe(js) -> bool:
+        name = str(getattr(js, "filename", "") or "")
+        body = str(getattr(js, "attributes", {}).get("body", ""))
+        return "thebe" in name or "THEBE_JS_URL" in body
+
+    context["script_files"] = [js for js in context.get("script_files", []) if not is_thebe(js)]
+
+
 def setup(app):
+    app.connect("html-page-context", drop_thebe_scripts)
     app.connect("html-page-context", escape_theme_page_title, priority=900)  # after the theme's (500)
     app.add_directive("kb-topics", TopicsDirective)
     app.add_directive("kb-newest", NewestDirective)
@@ -230,4 +242,5 @@ def setup(app):
     app.add_directive("kb-execution-status", ExecutionStatusDirective)
     # Before Sphinx's own collectors (priority 500), so the download link gets its file registered.
     app.connect("doctree-read", add_article_extras, priority=400)
-    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
+    # Bump env_version when this extension changes what it puts into doctrees: Sphinx then re-reads all.
+    return {"version": "1.0", "env_version": 2, "parallel_read_safe": True, "parallel_write_safe": True}
