@@ -13,14 +13,17 @@ site: setup
 	@echo "Open $(CURDIR)/_build/html/index.html"
 	@exit $$(cat _build/.execute-status)
 
-# What CI runs: the unit/integration tests, then every notebook re-executed from scratch and
-# the whole book built with warnings as errors; the execution report closes the output.
+# What CI runs: every notebook re-executed from scratch, the whole book built with warnings as
+# errors, then the tests (the browser tests read that build); the execution report closes the
+# output. Every step runs even when an earlier one failed, and any failure fails the target.
 test: setup
-	$(PYTHON) -m pytest -q
 	$(PYTHON) -m ingest
-	$(PYTHON) -m book execute --force
-	$(PYTHON) -m book build
-	$(PYTHON) -m book report
+	@status=0; \
+	$(PYTHON) -m book execute --force || status=1; \
+	$(PYTHON) -m book build || status=1; \
+	$(PYTHON) -m pytest -q || status=1; \
+	$(PYTHON) -m book report || status=1; \
+	exit $$status
 
 setup: $(STAMP)
 
