@@ -2,15 +2,17 @@
 PYTHON ?= python3
 STAMP := _build/.requirements-installed
 
-.PHONY: site test setup ingest execute build clean
+.PHONY: site test setup ingest execute index build serve clean
 
-# Ingest the feeds, execute the notebooks (cached), build the site. A failing notebook still
-# leaves a site (its page and the status page show the error) but makes the command fail.
+# Ingest the feeds, execute the notebooks (cached), index them for search, build the site.
+# A failing notebook still leaves a site (its page and the status page show the error) but
+# makes the command fail.
 site: setup
 	$(PYTHON) -m ingest
 	@$(PYTHON) -m book execute; echo $$? > _build/.execute-status
+	$(PYTHON) -m search build
 	$(PYTHON) -m book build
-	@echo "Open $(CURDIR)/_build/html/index.html"
+	@echo "Site: $(CURDIR)/_build/html/index.html  (with semantic search: $(PYTHON) -m search serve)"
 	@exit $$(cat _build/.execute-status)
 
 # What CI runs: every notebook re-executed from scratch, the whole book built with warnings as
@@ -20,6 +22,7 @@ test: setup
 	$(PYTHON) -m ingest
 	@status=0; \
 	$(PYTHON) -m book execute --force || status=1; \
+	$(PYTHON) -m search build || status=1; \
 	$(PYTHON) -m book build || status=1; \
 	$(PYTHON) -m pytest -q || status=1; \
 	$(PYTHON) -m book report || status=1; \
@@ -38,8 +41,14 @@ ingest: setup
 execute: setup
 	$(PYTHON) -m book execute
 
+index: setup
+	$(PYTHON) -m search build
+
 build: setup
 	$(PYTHON) -m book build
+
+serve: setup
+	$(PYTHON) -m search serve
 
 clean:
 	rm -rf _build

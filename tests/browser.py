@@ -1,0 +1,91 @@
+"""Headless Chromium (Debian's) driven by Playwright, with every non-local request blocked and logged."""
+from __future__ import annotations
+
+import functools
+import http.server
+import tempfile
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def serve_directory(directory: Path):
+    """A static file server on a free loopback port; yields its base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(directory)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class PageLog:
+    console_errors: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+    external_requests: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+    def clear(self):
+        for v in vars(self).values():
+            v.clear()
+
+
+class Chromium:
+    """One Playwright driver per test session; each ``page(base_url)`` gets a fresh profile."""
+
+    def __init__(self):
+        from playwright.sync_api import sync_playwright
+
+        self._pw = sync_playwright().start()
+
+    def close(self):
+        self._pw.stop()
+
+    @contextmanager
+    def page(self, base_url: str):
+        """Yields (page, log): a page whose requests may only go to ``base_url``; others are blocked and logged."""
+        log = PageLog()
+        with tempfile.TemporaryDirectory() as profile:
+            ctx = self._pw.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+                viewport={"width": 1280, "height": 900})
+
+            def route(r):
+                if r.request.url.startswith(base_url + "/") or r.request.url.startswith("data:"):
+                    r.continue_()
+                else:
+                    log.external_requests.append(r.request.url)
+                    r.abort()
+
+            ctx.route("**/*", route)
+            page = ctx.new_page()
+            page.on("console", lambda m: log.console_errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: log.page_errors.append(str(e)))
+            page.on("requestfailed", lambda r: log.failed_requests.append(f"{r.url} ({r.failure})"))
+            page.on("response", lambda r: log.failed_requests.append(f"{r.url} (HTTP {r.status})")
+                    if r.status >= 400 else None)
+
+            def on_dialog(d):
+                log.dialogs.append(d.message)
+                d.dismiss()
+
+            page.on("dialog", on_dialog)
+            try:
+                yield page, log
+            finally:
+                ctx.close()
