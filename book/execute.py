@@ -25,8 +25,10 @@ from pathlib import Path
 import nbformat
 from tqdm import tqdm
 
+from book.jupyter_cache_bridge import publish
 from book.kernel_run import execute_notebook
 from book.notebook_io import code_cells, environment_digest, execution_key, read_article_notebook
+from ingest.fsutil import atomic_write_text
 from ingest.store import Article, load_articles
 
 EXECUTION_DIR = Path("_build") / "execution"
@@ -76,8 +78,6 @@ def load_record(root: Path, slug: str) -> ExecutionRecord | None:
 
 
 def _write_json(path: Path, data) -> None:
-    from ingest.fsutil import atomic_write_text
-
     atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
 
 
@@ -170,9 +170,6 @@ def run(root: Path, *, force: bool = False, only: list[str] | None = None, shard
 
 
 def _store(root: Path, article: Article, nb, rec: ExecutionRecord) -> None:
-    from book.jupyter_cache_bridge import publish
-    from ingest.fsutil import atomic_write_text
-
     nb.metadata["kb_execution"] = {k: v for k, v in asdict(rec).items() if k not in ("traceback", "failed_source")}
     atomic_write_text(executed_notebook_path(root, article), nbformat.writes(nb))
     _write_json(record_path(root, article.slug), asdict(rec))

@@ -136,6 +136,6 @@ def _kill_kernel(client) -> None:
         return
     try:
         if km.has_kernel:
-            asyncio.run(km._async_shutdown_kernel(now=True))  # the timeout path cancelled the polite shutdown
+            asyncio.run(km.shutdown_kernel(now=True))  # the timeout path cancelled the polite shutdown
     except Exception:  # noqa: BLE001 - already gone
         pass

@@ -86,3 +86,31 @@ def test_home_page_lists_topics_and_newest_articles(built):
     assert "生成模型" in text and "视觉" in text
     ddp = article_starting(built, "Quick Start")
     assert ddp.title in text and "2026-01-11" in text  # the only dated article is the newest
+
+
+def test_incremental_build_follows_curated_front_matter_changes(tmp_path):
+    """The Sphinx environment is pickled between builds: lists must not show stale titles or tags."""
+    import shutil
+
+    from book import execute
+    from book.site import build_site
+    from ingest.article_file import ArticleFile
+    from ingest.sync import ingest
+    from tests.conftest import SAMPLE_FEEDS, make_project
+
+    root = make_project(tmp_path / "kb")
+    shutil.copy(SAMPLE_FEEDS / "004_32b30477382017ad.txt", root / "feeds")
+    ingest(root, [root / "feeds"])
+    execute.run(root, progress=False)
+    assert build_site(root, quiet=True)[0] == 0
+    path = root / next(a for a in load_articles(root) if a.text.startswith("Quick Start")).path
+    af = ArticleFile.read(path)
+    af.meta["title"] = "改过的标题 DDP"
+    af.meta["tags"] = ["新标签"]
+    path.write_text(af.render(), encoding="utf-8")
+    ingest(root, [root / "feeds"])
+    assert build_site(root, quiet=True)[0] == 0
+    home = (root / "_build/html/book/index.html").read_text(encoding="utf-8")
+    tags = (root / "_build/html/book/tags.html").read_text(encoding="utf-8")
+    assert "改过的标题 DDP" in home
+    assert "新标签" in tags and "改过的标题 DDP" in tags

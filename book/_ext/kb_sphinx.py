@@ -50,6 +50,26 @@ def _articles(env) -> list[Article]:
     return cache
 
 
+def _forget_articles(app, env, docnames):
+    """The environment is pickled between builds: read the articles afresh every build."""
+    env.__dict__.pop("_kb_articles", None)
+    env.__dict__.pop("_kb_index", None)
+
+
+def _depend_on_all_articles(env) -> None:
+    """Lists of articles must be rebuilt when any article's front matter changes."""
+    for a in _articles(env):
+        env.note_dependency(str(Path(env.srcdir) / a.path))
+
+
+def _article_by(env, key: str) -> dict[str, Article]:
+    """Articles indexed by ``slug`` or ``docname``, built once per build."""
+    cache = env.__dict__.setdefault("_kb_index", {})
+    if key not in cache:
+        cache[key] = {getattr(a, key): a for a in _articles(env)}
+    return cache[key]
+
+
 def _doc_link(docname: str, *children: nodes.Node) -> pending_xref:
     ref = pending_xref("", refdomain="std", reftype="doc", reftarget="/" + docname, refexplicit=True)
     ref += children
@@ -76,6 +96,7 @@ def _bullets(items) -> nodes.bullet_list:
 
 class TopicsDirective(SphinxDirective):
     def run(self):
+        _depend_on_all_articles(self.env)
         items = []
         for name, members in group_by_topic(_articles(self.env)).items():
             t = topic_named(name)
@@ -90,6 +111,7 @@ class NewestDirective(SphinxDirective):
     optional_arguments = 1
 
     def run(self):
+        _depend_on_all_articles(self.env)
         n = int(self.arguments[0]) if self.arguments else 8
         # Newest first; among equal dates (or none), the order of the table of contents.
         ordered = sorted(_articles(self.env), key=lambda a: (a.date or "", a.slug), reverse=True)
@@ -100,10 +122,9 @@ class TopicArticlesDirective(SphinxDirective):
     required_arguments = 1
 
     def run(self):
+        _depend_on_all_articles(self.env)  # an article may move into this topic
         key = self.arguments[0]
         members = [a for a in _articles(self.env) if topic_named(a.topic).key == key]
-        for a in members:
-            self.env.note_dependency(str(Path(self.env.srcdir) / a.path))
         return [_bullets([_article_item(a) for a in sorted(members, key=lambda a: a.slug)])]
 
 
@@ -113,6 +134,7 @@ def tag_anchor(tag: str) -> str:
 
 class TagsDirective(SphinxDirective):
     def run(self):
+        _depend_on_all_articles(self.env)
         by_tag: dict[str, list[Article]] = {}
         for a in _articles(self.env):
             for tag in a.tags:
@@ -133,7 +155,7 @@ class ExecutionStatusDirective(SphinxDirective):
         report_path = Path(self.env.srcdir) / EXECUTION_DIR / "report.json"
         self.env.note_dependency(str(report_path))
         records = _read_json(report_path) or []
-        by_slug = {a.slug: a for a in _articles(self.env)}
+        by_slug = _article_by(self.env, "slug")
         records = [r for r in records if r.get("slug") in by_slug]
         if not records:
             return [nodes.paragraph(text="尚无执行记录：运行 python -m book execute。 No execution report yet.")]
@@ -184,7 +206,7 @@ def _device_label(device: str) -> str:
 def add_article_extras(app, doctree):
     """Execution badge + .ipynb download under the title; related articles at the end."""
     env = app.env
-    article = next((a for a in _articles(env) if a.docname == env.docname), None)
+    article = _article_by(env, "docname").get(env.docname)
     if article is None:
         return
     srcdir = Path(env.srcdir)
@@ -243,7 +265,7 @@ def _related_block(env, article: Article, srcdir: Path):
     related_file = srcdir / RELATED_JSON
     env.note_dependency(str(related_file))
     neighbours = (_read_json(related_file) or {}).get(article.slug) or []
-    by_slug = {a.slug: a for a in _articles(env)}
+    by_slug = _article_by(env, "slug")
     items = [_article_item(by_slug[n["slug"]]) for n in neighbours if n.get("slug") in by_slug]
     if not items:
         return None
@@ -274,6 +296,7 @@ def drop_thebe_scripts(app, pagename, templatename, context, doctree):
 
 def setup(app):
     app.connect("html-page-context", drop_thebe_scripts)
+    app.connect("env-before-read-docs", _forget_articles)
     app.connect("html-page-context", escape_theme_page_title, priority=900)  # after the theme's (500)
     app.add_directive("kb-topics", TopicsDirective)
     app.add_directive("kb-newest", NewestDirective)
@@ -283,4 +306,4 @@ def setup(app):
     # Before Sphinx's own collectors (priority 500), so the download link gets its file registered.
     app.connect("doctree-read", add_article_extras, priority=400)
     # Bump env_version when this extension changes what it puts into doctrees: Sphinx then re-reads all.
-    return {"version": "1.0", "env_version": 4, "parallel_read_safe": True, "parallel_write_safe": True}
+    return {"version": "1.0", "env_version": 5, "parallel_read_safe": True, "parallel_write_safe": True}
