@@ -2,7 +2,7 @@
 PYTHON ?= python3
 STAMP := _build/.requirements-installed
 
-.PHONY: site test setup ingest execute index build serve clean
+.PHONY: site test setup browser ingest execute index build serve clean
 
 # Ingest the feeds, execute the notebooks (cached), index them for search, build the site.
 # A failing notebook still leaves a site (its page and the status page show the error) but
@@ -18,7 +18,7 @@ site: setup
 # What CI runs: every notebook re-executed from scratch, the whole book built with warnings as
 # errors, then the tests (the browser tests read that build); the execution report closes the
 # output. Every step runs even when an earlier one failed, and any failure fails the target.
-test: setup
+test: setup browser
 	$(PYTHON) -m ingest
 	@status=0; \
 	$(PYTHON) -m book execute --force || status=1; \
@@ -29,6 +29,13 @@ test: setup
 	exit $$status
 
 setup: $(STAMP)
+
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not reachable
+# here); the CJK font only makes the review screenshots legible.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	fi
 
 # pip runs again only when requirements.txt changed (a fresh clone always installs).
 $(STAMP): requirements.txt pyproject.toml
