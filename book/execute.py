@@ -133,7 +133,7 @@ def run(root: Path, *, force: bool = False, only: list[str] | None = None, shard
     todo = []
     for a in selected:
         nb = read_article_notebook(root / a.path)
-        key = execution_key(nb, root, env_digest)
+        key = execution_key(nb, env_digest)
         previous = load_record(root, a.slug)
         if not force and previous and previous.key == key and previous.status == "ok" \
                 and executed_notebook_path(root, a).exists():

@@ -24,7 +24,8 @@ def code_cells(nb) -> list:
     return [c for c in nb.cells if c.cell_type == "code"]
 
 
-def _tree_digest(root: Path) -> str:
+def environment_digest(root: Path) -> str:
+    """Digest of requirements and helper modules: computed once per run, shared by all notebooks."""
     h = hashlib.sha256()
     for name in OUTPUT_INPUTS:
         p = root / name
@@ -34,16 +35,11 @@ def _tree_digest(root: Path) -> str:
     return h.hexdigest()
 
 
-def execution_key(nb, root: Path, environment_digest: str | None = None) -> str:
-    """What determines a notebook's outputs: its code cells, kernel, requirements and helpers."""
+def execution_key(nb, env_digest: str) -> str:
+    """What determines a notebook's outputs: its code cells, kernel, and ``environment_digest``."""
     h = hashlib.sha256(RUNNER_VERSION.encode())
     h.update(str(nb.metadata.get("kernelspec", {}).get("name", "")).encode())
     for cell in code_cells(nb):
         h.update(b"\0cell\0" + cell.source.encode("utf-8"))
-    h.update((environment_digest or _tree_digest(root)).encode())
+    h.update(env_digest.encode())
     return h.hexdigest()
-
-
-def environment_digest(root: Path) -> str:
-    """Digest of requirements and helper modules: computed once per run, shared by all notebooks."""
-    return _tree_digest(root)

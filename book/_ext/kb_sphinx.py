@@ -4,8 +4,7 @@ Directives (used by the home page and the generated topic pages):
 
 * ``{kb-topics}``: every topic with its article count, linking to its chapter page;
 * ``{kb-newest} N``: the N newest articles by date (undated ones last);
-* ``{kb-topic-articles} KEY``: the articles of one topic.
-
+* ``{kb-topic-articles} KEY``: the articles of one topic;
 * ``{kb-execution-status}``: the execution report as a sortable table, failures with tracebacks;
 * ``{kb-tags}``: every tag with its articles (the tag index page).
 
@@ -27,13 +26,11 @@ from docutils import nodes
 from sphinx.addnodes import download_reference, pending_xref
 from sphinx.util.docutils import SphinxDirective
 
+from book.execute import execution_dir, executed_notebook_path, record_path
 from ingest.store import Article, load_articles
 from ingest.toc import TOPIC_PAGES_DIR, group_by_topic
 from ingest.topics import topic_named
-
-
-EXECUTION_DIR = Path("_build") / "execution"
-RELATED_JSON = Path("_build") / "search" / "related.json"
+from search.index import RELATED_FILE, index_dir
 
 
 def _read_json(path: Path):
@@ -152,7 +149,7 @@ class ExecutionStatusDirective(SphinxDirective):
     """The execution report as a table; the sortable behaviour is kb-sortable.js."""
 
     def run(self):
-        report_path = Path(self.env.srcdir) / EXECUTION_DIR / "report.json"
+        report_path = execution_dir(Path(self.env.srcdir)) / "report.json"
         self.env.note_dependency(str(report_path))
         records = _read_json(report_path) or []
         by_slug = _article_by(self.env, "slug")
@@ -210,8 +207,8 @@ def add_article_extras(app, doctree):
     if article is None:
         return
     srcdir = Path(env.srcdir)
-    record_file = srcdir / EXECUTION_DIR / "records" / f"{article.slug}.json"
-    executed = srcdir / EXECUTION_DIR / "notebooks" / article.path.with_suffix(".ipynb")
+    record_file = record_path(srcdir, article.slug)
+    executed = executed_notebook_path(srcdir, article)
     env.note_dependency(str(record_file))
     section = next(iter(doctree.findall(nodes.section)), None)
     if section is not None:
@@ -262,7 +259,7 @@ def _tag_links(article: Article) -> nodes.paragraph:
 
 
 def _related_block(env, article: Article, srcdir: Path):
-    related_file = srcdir / RELATED_JSON
+    related_file = index_dir(srcdir) / RELATED_FILE
     env.note_dependency(str(related_file))
     neighbours = (_read_json(related_file) or {}).get(article.slug) or []
     by_slug = _article_by(env, "slug")
