@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 from tqdm import tqdm
 
-from book.jupyter_cache_bridge import publish
+from book.jupyter_cache_bridge import is_published, publish
 from book.kernel_run import execute_notebook
 from book.notebook_io import code_cells, environment_digest, execution_key, read_article_notebook
 from ingest.fsutil import atomic_write_text
@@ -135,9 +135,11 @@ def run(root: Path, *, force: bool = False, only: list[str] | None = None, shard
         nb = read_article_notebook(root / a.path)
         key = execution_key(nb, env_digest)
         previous = load_record(root, a.slug)
-        if not force and previous and previous.key == key and previous.status == "ok" \
-                and executed_notebook_path(root, a).exists():
+        executed = executed_notebook_path(root, a)
+        if not force and previous and previous.key == key and previous.status == "ok" and executed.exists():
             records[a.slug] = ExecutionRecord(**{**asdict(previous), "cached": True})
+            if not is_published(root, nb):  # e.g. _build/.jupyter_cache was deleted: hand the outputs back
+                publish(root, a, nbformat.read(executed, as_version=4), previous)
             continue
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         if not code_cells(nb):  # nothing to run: no kernel needed

@@ -31,13 +31,14 @@ def publish(root: Path, article: Article, nb, rec) -> None:
     cache.cache_notebook_bundle(bundle, check_validity=False, overwrite=True)
 
 
+def is_published(root: Path, nb) -> bool:
+    """Whether the cache holds an executed notebook matching ``nb``'s code."""
+    with suppress(KeyError):
+        _cache(root).match_cache_notebook(nb)
+        return True
+    return False
+
+
 def missing_outputs(root: Path) -> list[Article]:
     """Articles whose current code has no executed notebook in the cache."""
-    cache = _cache(root)
-    missing = []
-    for a in load_articles(root):
-        with suppress(KeyError):
-            cache.match_cache_notebook(read_article_notebook(root / a.path))
-            continue
-        missing.append(a)
-    return missing
+    return [a for a in load_articles(root) if not is_published(root, read_article_notebook(root / a.path))]

@@ -103,6 +103,14 @@ def test_cache_hit_starts_no_kernel(first_run):
     assert not logs.exists() or not list(logs.iterdir())  # a started kernel writes its log there
 
 
+def test_cache_hit_restores_outputs_the_book_cache_lost(first_run):
+    root, _, _ = first_run
+    shutil.rmtree(root / "_build/.jupyter_cache")
+    (record,) = execute.run(root, only=["ok-one"], progress=False)
+    assert record.cached
+    assert "ok-one" not in {a.slug for a in missing_outputs(root)}
+
+
 def test_changing_one_code_cell_reruns_only_that_article(first_run):
     root, _, _ = first_run
     set_code(root, "ok-two", CELLS["ok-two"] + "\nprint('changed')")
