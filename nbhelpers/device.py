@@ -31,13 +31,3 @@ def seed_everything(seed: int = 0) -> None:
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
-
-
-def describe_runtime(device=None) -> str:
-    """One line naming what the notebook actually ran on (the execution report reads it)."""
-    import torch
-
-    device = device or pick_device()
-    if device.type == "cuda":
-        return f"cuda: {torch.cuda.get_device_name(device)}"
-    return f"cpu ({torch.get_num_threads()} threads)"
