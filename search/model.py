@@ -63,44 +63,91 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
-class Embedder:
-    """A sentence-transformers model with the right prefixes, returning unit vectors.
+QUERY_ENGINE_ENV = "KB_SEARCH_QUERY_ENGINE"
+QUERY_ENGINES = ("auto", "numpy", "sentence-transformers")
 
-    Calls are serialised: fast tokenizers are not safe to share between threads
-    ("Already borrowed"), and on a couple of CPU cores running two encodes at
-    once gains nothing anyway.
+
+class Embedder:
+    """A model with the right prefixes, returning unit vectors.
+
+    Passages always go through sentence-transformers (on CUDA when there is
+    one), loaded on first use. Queries go through ``search.numpy_bert`` when
+    the model folder is one it reproduces and no device was asked for: a query
+    process then starts in about a second instead of paying ~4 s of torch and
+    transformers imports (``benchmarks/search_bench.py`` measures both).
+    ``query_engine="sentence-transformers"`` (or ``$KB_SEARCH_QUERY_ENGINE``)
+    keeps queries on sentence-transformers too.
+
+    sentence-transformers calls are serialised: fast tokenizers are not safe to
+    share between threads ("Already borrowed"), and on a couple of CPU cores
+    running two encodes at once gains nothing anyway.
     """
 
-    def __init__(self, name: str, device: str | None = None):
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # a "Loading weights" bar on every CLI call is noise
+    def __init__(self, name: str, device: str | None = None, query_engine: str | None = None):
         self.name = name
-        self.device = device or pick_device()
-        self._model = SentenceTransformer(resolve_model_path(name), device=self.device)
-        self.query_prefix, self.passage_prefix = prefixes_for(name, getattr(self._model, "prompts", None))
-        self.dimension = int(self._model.get_embedding_dimension()
-                             if hasattr(self._model, "get_embedding_dimension")
-                             else self._model.get_sentence_embedding_dimension())
+        self.path = resolve_model_path(name)
+        self._device = device
+        self._model = None
         self._lock = threading.Lock()
+        engine = query_engine or os.environ.get(QUERY_ENGINE_ENV) or "auto"
+        if engine not in QUERY_ENGINES:
+            raise ValueError(f"query engine {engine!r} is not one of {', '.join(QUERY_ENGINES)}")
+        self._numpy = None
+        if engine != "sentence-transformers" and device in (None, "cpu"):
+            from search import numpy_bert
+
+            reason = numpy_bert.unsupported_reason(self.path)
+            if reason is None:
+                self._numpy = numpy_bert.NumpyBertEncoder(self.path)
+                prompts = numpy_bert.read_prompts(self.path)
+                self.dimension = self._numpy.dimension
+            elif engine == "numpy":
+                raise ValueError(f"the numpy query engine cannot run {name!r}: {reason}")
+        if self._numpy is None:
+            prompts = getattr(self.sentence_transformer(), "prompts", None)
+            self.dimension = int(self._model.get_embedding_dimension()
+                                 if hasattr(self._model, "get_embedding_dimension")
+                                 else self._model.get_sentence_embedding_dimension())
+        self.query_prefix, self.passage_prefix = prefixes_for(name, prompts)
+        self.query_engine = "numpy" if self._numpy is not None else "sentence-transformers"
+
+    def sentence_transformer(self):
+        """The sentence-transformers model, loaded on first use."""
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()  # a "Loading weights" bar on every CLI call is noise
+                self._device = self._device or pick_device()
+                self._model = SentenceTransformer(self.path, device=self._device)
+            return self._model
+
+    @property
+    def device(self) -> str:
+        """Where passages are embedded (known once sentence-transformers is loaded)."""
+        return self._device or ("not loaded yet" if self._model is None else str(self._model.device))
 
     def _encode(self, texts: list[str], prefix: str, batch_size: int = 32) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        model = self.sentence_transformer()
         with self._lock:
-            out = self._model.encode(
+            out = model.encode(
                 list(texts), prompt=prefix, batch_size=batch_size, normalize_embeddings=True,
                 convert_to_numpy=True, show_progress_bar=False,
             )
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
+        if self._numpy is not None:
+            return self._numpy.encode([self.query_prefix + t for t in texts])
         return self._encode(texts, self.query_prefix)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return self._encode(texts, self.passage_prefix)
 
 
-def load_embedder(name: str | None = None, device: str | None = None) -> Embedder:
-    return Embedder(configured_model_name(name), device=device)
+def load_embedder(name: str | None = None, device: str | None = None,
+                  query_engine: str | None = None) -> Embedder:
+    return Embedder(configured_model_name(name), device=device, query_engine=query_engine)

