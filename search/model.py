@@ -17,6 +17,8 @@ import numpy as np
 DEFAULT_MODEL = "multilingual-e5-small"
 MODEL_ENV = "KB_SEARCH_MODEL"
 CACHE_ENV = "KB_SEARCH_CACHE"
+QUERY_ENGINE_ENV = "KB_SEARCH_QUERY_ENGINE"
+QUERY_ENGINES = ("auto", "numpy", "sentence-transformers")
 # The bundled copy is 4-bit: its vectors differ slightly from the hub's fp32
 # intfloat/multilingual-e5-small, so it gets a name of its own and an index
 # built with one is never silently mixed with the other.
@@ -63,16 +65,12 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
-QUERY_ENGINE_ENV = "KB_SEARCH_QUERY_ENGINE"
-QUERY_ENGINES = ("auto", "numpy", "sentence-transformers")
-
-
 class Embedder:
     """A model with the right prefixes, returning unit vectors.
 
     Passages always go through sentence-transformers (on CUDA when there is
     one), loaded on first use. Queries go through ``search.numpy_bert`` when
-    the model folder is one it reproduces and no device was asked for: a query
+    the model folder is one it reproduces and no GPU was asked for: a query
     process then starts in about a second instead of paying ~4 s of torch and
     transformers imports (``benchmarks/search_bench.py`` measures both).
     ``query_engine="sentence-transformers"`` (or ``$KB_SEARCH_QUERY_ENGINE``)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -105,7 +106,7 @@ def test_a_query_process_never_imports_torch():
             "rc = main(['--root', sys.argv[1], 'query', '感受野怎么计算', '--json']); "
             "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules]; "
             "print('HEAVY', heavy); sys.exit(rc)")
-    env = {**__import__("os").environ, "KB_SEARCH_CACHE": str(model_cache())}
+    env = {**os.environ, "KB_SEARCH_CACHE": str(model_cache())}
     env.pop("KB_SEARCH_QUERY_ENGINE", None)
     out = subprocess.run([sys.executable, "-c", code, str(sample_index_root())], cwd=REPO_ROOT, env=env,
                          capture_output=True, text=True, timeout=120)
