@@ -94,13 +94,13 @@ class Embedder:
         if engine != "sentence-transformers" and device in (None, "cpu"):
             from search import numpy_bert
 
-            reason = numpy_bert.unsupported_reason(self.path)
-            if reason is None:
+            try:
                 self._numpy = numpy_bert.NumpyBertEncoder(self.path)
                 prompts = numpy_bert.read_prompts(self.path)
                 self.dimension = self._numpy.dimension
-            elif engine == "numpy":
-                raise ValueError(f"the numpy query engine cannot run {name!r}: {reason}")
+            except numpy_bert.UnsupportedModel as e:
+                if engine == "numpy":
+                    raise ValueError(f"the numpy query engine cannot run {name!r}: {e}") from e
         if self._numpy is None:
             prompts = getattr(self.sentence_transformer(), "prompts", None)
             self.dimension = int(self._model.get_embedding_dimension()

@@ -22,6 +22,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+from scipy.special import erf
 
 ST_TRANSFORMER = "sentence_transformers.models.Transformer"
 ST_POOLING = "sentence_transformers.models.Pooling"
@@ -30,6 +31,15 @@ ST_NORMALIZE = "sentence_transformers.models.Normalize"
 
 def _read_json(path: Path):
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _sentence_bert_config(folder: Path) -> dict:
+    path = folder / "sentence_bert_config.json"
+    return _read_json(path) if path.is_file() else {}
+
+
+class UnsupportedModel(ValueError):
+    """A folder this encoder does not reproduce; sentence-transformers can still run it."""
 
 
 def unsupported_reason(folder: str | Path) -> str | None:
@@ -43,7 +53,7 @@ def unsupported_reason(folder: str | Path) -> str | None:
     try:
         modules = _read_json(folder / "modules.json")
         config = _read_json(folder / "config.json")
-        st_config = _read_json(folder / "sentence_bert_config.json") if (folder / "sentence_bert_config.json").is_file() else {}
+        st_config = _sentence_bert_config(folder)
         types = [m["type"] for m in modules]
         pooling = _read_json(folder / modules[1]["path"] / "config.json") if len(modules) > 1 else {}
     except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
@@ -106,8 +116,7 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float)
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    from scipy.special import erf  # the exact GELU BERT uses, not the tanh approximation
-
+    """The exact (erf) GELU that BERT uses, not the tanh approximation."""
     return 0.5 * x * (1.0 + erf(x / np.float32(np.sqrt(2.0))))
 
 
@@ -130,10 +139,9 @@ class NumpyBertEncoder:
         folder = Path(folder)
         reason = unsupported_reason(folder)
         if reason:
-            raise ValueError(f"{folder}: {reason}")
+            raise UnsupportedModel(reason)
         config = _read_json(folder / "config.json")
-        st_config = (_read_json(folder / "sentence_bert_config.json")
-                     if (folder / "sentence_bert_config.json").is_file() else {})
+        st_config = _sentence_bert_config(folder)
         self.dimension = int(config["hidden_size"])
         self.heads = int(config["num_attention_heads"])
         self.layers = int(config["num_hidden_layers"])
