@@ -13,11 +13,9 @@ import os
 import time
 from pathlib import Path
 
-from book import execute
 from book.site import build_site
-
-ROOT = Path(__file__).resolve().parent.parent
-
+from kb.layout import CHECKOUT
+from runner import engine
 
 def timed(fn, *a, **kw):
     start = time.perf_counter()
@@ -27,7 +25,7 @@ def timed(fn, *a, **kw):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", type=Path, default=ROOT)
+    p.add_argument("--root", type=Path, default=CHECKOUT)
     p.add_argument("--jobs", type=int, default=os.cpu_count())
     p.add_argument("--skip-serial", action="store_true", help="only the parallel run and the no-op rebuild")
     args = p.parse_args()
@@ -35,10 +33,10 @@ def main():
 
     results = {}
     if not args.skip_serial:
-        recs, results["serial"] = timed(execute.run, root, force=True, jobs=1)
+        recs, results["serial"] = timed(engine.run, root, force=True, jobs=1)
         kernel_seconds = sum(r.seconds for r in recs)
         print(f"serial   (1 worker):  {results['serial']:7.1f} s wall  ({kernel_seconds:.1f} s summed notebook time)")
-    recs, results["parallel"] = timed(execute.run, root, force=True, jobs=args.jobs)
+    recs, results["parallel"] = timed(engine.run, root, force=True, jobs=args.jobs)
     print(f"parallel ({args.jobs} workers): {results['parallel']:7.1f} s wall")
     if "serial" in results:
         print(f"speed-up serial/parallel: {results['serial'] / results['parallel']:.2f}x")
@@ -47,7 +45,7 @@ def main():
         print(f"note: {len(failed)} notebook(s) did not pass: {', '.join(failed)}")
 
     build_site(root, quiet=True)  # bring the site up to date first, so the next build is a true no-op
-    _, t_exec = timed(execute.run, root, progress=False)
+    _, t_exec = timed(engine.run, root, progress=False)
     (status, _), t_build = timed(build_site, root, quiet=True)
     print(f"warm no-op rebuild: execute {t_exec:.1f} s + build {t_build:.1f} s = {t_exec + t_build:.1f} s "
           f"(target < 60 s){'' if status == 0 else '  [build failed]'}")

@@ -1,82 +1,82 @@
-"""``python -m book``: execute the article notebooks and build the site.
+"""``python -m book``: execute the article notebooks (with ``runner``), build the site, report.
 
     python -m book execute [--force] [--only SLUG ...] [--shard K/N] [--jobs N] [--timeout S]
     python -m book build [--no-strict]
-    python -m book report            the last execution report as a table
+    python -m book report
 """
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
-from book import execute
-from book.jupyter_cache_bridge import missing_outputs
-from book.site import build_site, site_index
-
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent
+from ingest.store import load_articles
+from kb import cli, layout
 
 
 def cmd_execute(args) -> int:
-    try:
-        shard = execute.parse_shard(args.shard) if args.shard else None
-        records, wall = execute.timed_run(args.root, force=args.force, only=args.only, shard=shard,
-                                          jobs=args.jobs, timeout=args.timeout)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(execute.format_table(records))
-    print(execute.summary(records, wall))
-    print(f"report: {execute.execution_dir(args.root) / 'report.json'}")
-    failures = execute.failures_text(records)
+    from runner import engine, report
+
+    shard = engine.parse_shard(args.shard) if args.shard else None
+    records, wall = engine.timed_run(args.root, force=args.force, only=args.only, shard=shard,
+                                     jobs=args.jobs, timeout=args.timeout)
+    print(report.format_table(records))
+    print(report.summary(records, wall))
+    print(f"report: {layout.report_file(args.root)}")
+    failures = report.failures_text(records)
     if failures:
         print(failures, file=sys.stderr)
-        return 1
-    return 0
+        return cli.FAILED
+    return cli.OK
 
 
 def cmd_build(args) -> int:
-    missing = missing_outputs(args.root)
+    from book.site import build_site
+    from runner.jupyter_cache_bridge import missing_outputs
+
+    missing = missing_outputs(args.root, load_articles(args.root))
     if missing:
         names = ", ".join(a.slug for a in missing[:8]) + (" ..." if len(missing) > 8 else "")
-        print(f"error: {len(missing)} article(s) have no executed outputs for their current code ({names}); "
-              f"run `python -m book execute` first (or `make site`)", file=sys.stderr)
-        return 1
+        cli.error(f"{len(missing)} article(s) have no executed outputs for their current code ({names}); "
+                  f"run `python -m book execute` first (or `make site`)")
+        return cli.FAILED
     status, seconds = build_site(args.root, strict=not args.no_strict)
-    if status == 0:
-        print(f"site built in {seconds:.1f} s: {site_index(args.root)}")
-    else:
-        print(f"error: the book build failed (exit {status}); see the messages above", file=sys.stderr)
-    return status
+    if status != 0:
+        cli.error(f"the book build failed (exit {status}); see the messages above")
+        return cli.FAILED
+    print(f"site built in {seconds:.1f} s: {layout.html_dir(args.root) / 'index.html'}")
+    return cli.OK
 
 
 def cmd_report(args) -> int:
-    from ingest.store import load_articles
+    from runner.records import load_record
+    from runner.report import format_table, summary
 
-    records = [r for a in load_articles(args.root) if (r := execute.load_record(args.root, a.slug))]
+    records = [r for a in load_articles(args.root) if (r := load_record(args.root, a.slug))]
     if not records:
-        print("error: no execution report yet; run `python -m book execute`", file=sys.stderr)
-        return 1
-    print(execute.format_table(records))
-    failed = sum(r.status != "ok" for r in records)
-    print(f"notebooks: {len(records) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+        cli.error(f"{layout.report_file(args.root)}: no execution records yet; run `python -m book execute`")
+        return cli.FAILED
+    print(format_table(records))
+    print(summary(records))
+    return cli.FAILED if any(r.status != "ok" for r in records) else cli.OK
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m book", description="Execute the article notebooks; build the site.")
-    p.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="project root (default: this checkout)")
-    sub = p.add_subparsers(dest="command", required=True)
-    e = sub.add_parser("execute", help="execute every article notebook (cached), write _build/execution/report.json")
+def parser():
+    from runner.engine import DEFAULT_TIMEOUT
+
+    p = cli.parser("python -m book", "Execute the article notebooks; build the site; report.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    e = cli.subcommand(sub, "execute", "execute every article notebook (cached), write _build/execution/report.json",
+                       cmd_execute)
     e.add_argument("--force", action="store_true", help="re-run every notebook, ignoring the cache")
     e.add_argument("--only", nargs="+", metavar="SLUG", help="run only these articles")
     e.add_argument("--shard", metavar="K/N", help="run the K-th of N deterministic slices of the articles")
     e.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per core)")
-    e.add_argument("--timeout", type=float, default=execute.DEFAULT_TIMEOUT,
+    e.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                    help="seconds per notebook (default 600; front matter `execution_timeout` overrides)")
-    b = sub.add_parser("build", help="build _build/html with Jupyter Book, warnings as errors")
+    b = cli.subcommand(sub, "build", "build _build/html with Jupyter Book, warnings as errors", cmd_build)
     b.add_argument("--no-strict", action="store_true", help="don't turn warnings into errors")
-    sub.add_parser("report", help="print the last execution report as a table")
-    args = p.parse_args(argv)
-    args.root = args.root.resolve()
-    return {"execute": cmd_execute, "build": cmd_build, "report": cmd_report}[args.command](args)
+    cli.subcommand(sub, "report", "print the last execution records as a table (exit 1 if any failed)", cmd_report)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.run(parser(), argv)

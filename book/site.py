@@ -6,8 +6,6 @@ import sys
 import time
 from pathlib import Path
 
-BUILD_DIR = "_build"
-
 
 def build_site(root: Path, strict: bool = True, quiet: bool = False) -> tuple[int, float]:
     """Run ``jupyter-book build`` on ``root``; returns (exit status, seconds).
@@ -24,7 +22,3 @@ def build_site(root: Path, strict: bool = True, quiet: bool = False) -> tuple[in
     if quiet and proc.returncode != 0:
         sys.stderr.write(proc.stdout[-20000:] + proc.stderr[-20000:])
     return proc.returncode, time.perf_counter() - start
-
-
-def site_index(root: Path) -> Path:
-    return root / BUILD_DIR / "html" / "index.html"

@@ -1,20 +1,16 @@
 """``python -m ingest``: a thin command line over ``sync.ingest`` and ``store.load_articles``.
 
-    python -m ingest [FEED_OR_DIR ...]     ingest feeds (default: feeds/)
-    python -m ingest list [--json]         the articles, as a table or JSON
+    python -m ingest [run] [FEED_OR_DIR ...]   ingest feeds (default: feeds/); bare ``python -m ingest`` runs this
+    python -m ingest list [--json]             the articles, as a table or JSON
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from pathlib import Path
 
-from ingest.article_file import ArticleFileError
 from ingest.store import load_articles
 from ingest.sync import ingest
-
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent
+from kb import cli, layout
 
 
 def article_record(a) -> dict:
@@ -23,43 +19,40 @@ def article_record(a) -> dict:
             "feeds": a.feeds, "text": a.text}
 
 
-def cmd_list(root: Path, as_json: bool) -> int:
-    try:
-        articles = load_articles(root)
-    except ArticleFileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if as_json:
+def cmd_list(args) -> int:
+    articles = load_articles(args.root)
+    if args.json:
         json.dump([article_record(a) for a in articles], sys.stdout, ensure_ascii=False, indent=2)
         print()
     else:
         for a in articles:
             print(f"{a.slug:40s} {a.topic:10s} {a.title} · {a.title_en}")
         print(f"{len(articles)} articles")
-    return 0
+    return cli.OK
 
 
-def cmd_ingest(root: Path, sources: list[Path]) -> int:
-    report = ingest(root, sources or [root / "feeds"])
+def cmd_run(args) -> int:
+    report = ingest(args.root, args.sources or [args.root / layout.FEEDS])
     for err in report.errors:
-        print(f"error: {err}", file=sys.stderr)
+        cli.error(err)
     print(f"{report.excerpts} distinct excerpts: {len(report.created)} created, "
           f"{len(report.updated)} updated, {len(report.unchanged)} unchanged")
-    return 0 if report.ok else 1
+    return cli.OK if report.ok else cli.FAILED
+
+
+def parser():
+    from pathlib import Path
+
+    p = cli.parser("python -m ingest", "Ingest transmission feeds into article notebooks under articles/.")
+    p.set_defaults(func=cmd_run, sources=[])  # bare `python -m ingest`: ingest feeds/
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    r = cli.subcommand(sub, "run", "ingest feeds into articles/ (the default command)", cmd_run)
+    r.add_argument("sources", nargs="*", type=Path, metavar="FEED_OR_DIR",
+                   help="feed files or directories of *.txt feeds (default: feeds/)")
+    ls = cli.subcommand(sub, "list", "list the articles", cmd_list)
+    ls.add_argument("--json", action="store_true", help="print a JSON list (slug, title, ..., text)")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="project root (default: this checkout)")
-    if argv and argv[0] == "list":
-        p = argparse.ArgumentParser(prog="python -m ingest list", parents=[common], description="List the articles.")
-        p.add_argument("--json", action="store_true", help="print a JSON list (slug, title, ..., text)")
-        args = p.parse_args(argv[1:])
-        return cmd_list(args.root, args.json)
-    p = argparse.ArgumentParser(prog="python -m ingest", parents=[common],
-                                description="Ingest transmission feeds into article notebooks under articles/.",
-                                epilog="Also: 'python -m ingest list [--json]'.")
-    p.add_argument("sources", nargs="*", type=Path, metavar="FEED_OR_DIR", help="feed files or directories (default: feeds/)")
-    args = p.parse_args(argv)
-    return cmd_ingest(args.root, args.sources)
+    return cli.run(parser(), argv)

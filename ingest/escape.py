@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 import string
 
-from ingest.feed import CUT_MARKS
+from ingest.feed import strip_cut_mark
 
-_ESCAPED = {c: "\\" + c for c in string.punctuation}
+_ESCAPED = str.maketrans({c: "\\" + c for c in string.punctuation})
 _SEGMENT_RE = re.compile(
     r"\\\((?P<inline>.+?)\\\)"
     r"|\\\[(?P<display>.+?)\\\]"
@@ -37,24 +37,16 @@ _UNCLOSED_MATH_RE = re.compile(r"\\[(\[]")
 def escape_text(text: str) -> str:
     """Plain text → MyST inline text that renders exactly as the input (no markup at all)."""
     text = re.sub(r"\s+", " ", text)  # one line: no indentation that could open a code block
-    return "".join(_ESCAPED.get(c, c) for c in text)
+    return text.translate(_ESCAPED)
 
 
 def _math_is_safe(tex: str) -> bool:
     return bool(tex.strip()) and "$" not in tex and "\n" not in tex and not _UNSAFE_MATH_RE.search(tex)
 
 
-def _strip_cut_mark(text: str) -> tuple[str, bool]:
-    text = text.strip()
-    for mark in CUT_MARKS:
-        if text.endswith(mark):
-            return text[: -len(mark)].rstrip(), True
-    return text, False
-
-
 def feed_text_to_myst(text: str) -> str:
     """One excerpt → one MyST paragraph with math, placeholders and the excerpt mark."""
-    body, was_cut = _strip_cut_mark(" ".join(text.split()))
+    body, was_cut = strip_cut_mark(" ".join(text.split()))
     out: list[str] = []
     pos = 0
     for m in _SEGMENT_RE.finditer(body):

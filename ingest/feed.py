@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from kb.cli import InputError
+
 HEADER = ("INCOMING TRANSMISSION", "LATEST UPDATES")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PAGINATION_RE = re.compile(r"^\d+(?:\s+\d+)*$")
@@ -24,15 +26,11 @@ PAGINATION_RE = re.compile(r"^\d+(?:\s+\d+)*$")
 # every sample comfortably (labels are one word, excerpts hundreds of characters).
 MAX_CATEGORY_LEN = 40
 CUT_MARKS = ("...", "…")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # below U+0020, except tab, LF, CR
 
 
-class FeedError(Exception):
+class FeedError(InputError):
     """A feed that cannot be ingested; the message names the file and the problem."""
-
-    def __init__(self, path: Path, problem: str):
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -42,6 +40,17 @@ class FeedEntry:
     line: int  # 1-based
     date: str | None = None
     category: str | None = None
+
+
+def strip_cut_mark(text: str) -> tuple[str, bool]:
+    """``text`` trimmed and without its trailing cut mark(s), and whether it had one."""
+    core, cut = text.strip(), False
+    # Each mark is tried once, in CUT_MARKS order, so "…..." loses both: dedupe has always
+    # compared excerpts that way.
+    for mark in CUT_MARKS:
+        if core.endswith(mark):
+            core, cut = core[: -len(mark)].rstrip(), True
+    return core, cut
 
 
 def decode_feed(path: Path, data: bytes) -> str:
@@ -62,7 +71,7 @@ def decode_feed(path: Path, data: bytes) -> str:
 
 def _looks_like_text(text: str) -> bool:
     # GB18030 decodes almost any byte string; random bytes show up as control characters.
-    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\r\n\t")
+    controls = len(_CONTROL_RE.findall(text))
     return controls <= max(2, len(text) // 1000)
 
 

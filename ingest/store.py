@@ -4,9 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.article_file import ArticleFile
+from ingest.article_file import CURATED_FIELDS, INGEST_FIELDS, NOTEBOOK_HEADER, ArticleFile
 
 ARTICLES_DIR = "articles"
+# Front-matter keys with an Article attribute of their own; any other key goes to ``extra``.
+KNOWN_FIELDS = frozenset(CURATED_FIELDS + INGEST_FIELDS + tuple(NOTEBOOK_HEADER))
 
 
 @dataclass
@@ -37,15 +39,13 @@ def article_paths(root: Path) -> list[Path]:
 
 def to_article(root: Path, path: Path, af: ArticleFile) -> Article:
     m = af.meta
-    known = {"slug", "title", "title_en", "topic", "tags", "date", "category", "feeds", "feed_hash", "excerpt",
-             "jupytext", "kernelspec"}
     return Article(
         slug=str(m["slug"]), title=str(m.get("title") or m["slug"]), title_en=str(m.get("title_en") or ""),
         topic=str(m.get("topic") or "未分类"), tags=[str(t) for t in m.get("tags") or []],
         date=str(m["date"]) if m.get("date") else None, category=m.get("category"),
         feeds=list(m.get("feeds") or []), text=str(m["excerpt"]), path=path.relative_to(root),
         implementation=af.implementation, feed_hash=str(m.get("feed_hash") or ""),
-        extra={k: v for k, v in m.items() if k not in known},
+        extra={k: v for k, v in m.items() if k not in KNOWN_FIELDS},
     )
 
 

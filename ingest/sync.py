@@ -1,7 +1,8 @@
 """One ingest run: feeds in, article files created or updated, table of contents regenerated.
 
-Identity is the excerpt itself: an incoming excerpt belongs to the existing article whose
-excerpt it extends or is cut from (see ``merge.same_excerpt``), so slugs and files never move.
+Identity is the excerpt itself: an incoming excerpt belongs to the first existing article (by
+path, then those created in this run) whose excerpt it extends or is cut from (see
+``merge.same_excerpt``), so slugs and files never move.
 """
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from pathlib import Path
 
 from ingest.article_file import NEW_IMPLEMENTATION, ArticleFile, ArticleFileError, feed_hash
 from ingest.feed import FeedEntry, FeedError, read_feed
-from ingest.fsutil import write_if_changed
-from ingest.merge import Excerpt, merge_entries, normalize, same_excerpt
-from ingest.store import ARTICLES_DIR, article_paths
-from ingest.titles import make_slug, provisional_title
+from kb.files import write_if_changed
+from ingest.merge import Excerpt, PrefixIndex, merge_entries, normalize
+from ingest.store import ARTICLES_DIR, article_paths, to_article
+from ingest.titles import SlugAllocator, provisional_title
 from ingest.toc import write_toc
 from ingest.topics import guess_topic, topic_named
 
@@ -61,7 +62,7 @@ def read_feeds(files: list[Path]) -> tuple[list[FeedEntry], set[str], list[str]]
 def updated_meta(meta: dict, ex: Excerpt, fed_files: set[str]) -> dict:
     """Ingest-owned fields after this run; curated fields are carried over untouched."""
     old_text = str(meta["excerpt"])
-    text = ex.text if len(normalize(ex.text)) > len(normalize(old_text)) else old_text
+    text = ex.text if len(ex.normalized) > len(normalize(old_text)) else old_text
     # Provenance from feeds read this run is replaced (lines may have moved); other feeds' stays.
     kept = [f for f in meta.get("feeds") or [] if f.get("file") not in fed_files]
     feeds = sorted(kept + [{"file": f, "line": n} for f, n in ex.occurrences], key=lambda f: (f["file"], f["line"]))
@@ -71,10 +72,10 @@ def updated_meta(meta: dict, ex: Excerpt, fed_files: set[str]) -> dict:
     return new
 
 
-def new_meta(ex: Excerpt, taken_slugs: set[str]) -> dict:
+def new_meta(ex: Excerpt, slugs: SlugAllocator) -> dict:
     title = provisional_title(ex.text)
     return {
-        "slug": make_slug(ex.text, taken_slugs), "title": title, "title_en": "",
+        "slug": slugs.allocate(ex.text), "title": title, "title_en": "",
         "topic": guess_topic(ex.text).name, "tags": [],
         "date": ex.date, "category": ex.category,
         "feeds": [{"file": f, "line": n} for f, n in ex.occurrences],
@@ -83,41 +84,49 @@ def new_meta(ex: Excerpt, taken_slugs: set[str]) -> dict:
 
 
 def ingest(root: Path, sources: list[Path]) -> IngestReport:
+    """Ingest ``sources``; a bad feed is reported and skipped, the others still land.
+
+    Raises ``ArticleFileError`` before writing anything when an existing article file is broken:
+    matching against a partial set of articles could duplicate one.
+    """
     root = Path(root)
+    try:
+        existing = [(p, ArticleFile.read(p)) for p in article_paths(root)]
+    except ArticleFileError as exc:
+        raise ArticleFileError(exc.path, f"{exc.problem} (fix or remove it; nothing was ingested)") from None
     report = IngestReport()
     files, report.errors = expand_sources(sources)
     entries, fed_files, feed_errors = read_feeds(files)
     report.errors += feed_errors
 
-    existing: list[tuple[Path, ArticleFile]] = []
-    try:
-        existing = [(p, ArticleFile.read(p)) for p in article_paths(root)]
-    except ArticleFileError as exc:
-        # Matching against a partial set of articles could duplicate one: change nothing.
-        report.errors.append(f"{exc} (fix or remove it; nothing was ingested)")
-        return report
-
     excerpts = merge_entries(entries)
     report.excerpts = len(excerpts)
-    taken = {str(af.meta["slug"]) for _, af in existing}
+    # Item i of the index is existing[i]'s excerpt, normalized; both grow together.
+    index = PrefixIndex()
+    for _, af in existing:
+        index.add(normalize(str(af.meta["excerpt"])))
+    slugs = SlugAllocator({str(af.meta["slug"]) for _, af in existing})
+    on_disk = dict(existing)  # what each file now holds, for the table of contents
     for ex in excerpts:
-        match = next(((p, af) for p, af in existing if same_excerpt(str(af.meta["excerpt"]), ex.text)), None)
-        if match:
-            path, af = match
+        at = index.first_related(ex.normalized)
+        if at is not None:
+            path, af = existing[at]
             meta = updated_meta(af.meta, ex, fed_files)
             if not af.needs_rewrite(meta):
                 report.unchanged.append(path)
                 continue
             af.meta = meta
-            write_if_changed(path, af.render())
+            index.replace(at, normalize(str(meta["excerpt"])))
             report.updated.append(path)
         else:
-            meta = new_meta(ex, taken)
-            taken.add(meta["slug"])
+            meta = new_meta(ex, slugs)
             path = root / ARTICLES_DIR / topic_named(meta["topic"]).key / f"{meta['slug']}.md"
             af = ArticleFile(meta, NEW_IMPLEMENTATION)
-            write_if_changed(path, af.render())
             existing.append((path, af))
+            index.add(ex.normalized)
             report.created.append(path)
-    write_toc(root)
+        write_if_changed(path, af.render())
+        on_disk[path] = af
+    # The articles as load_articles would read them back, without reading every file again.
+    write_toc(root, [to_article(root, path, on_disk[path]) for path in sorted(on_disk)])
     return report

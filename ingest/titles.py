@@ -60,14 +60,43 @@ def provisional_title(text: str) -> str:
     return clause or normalize(text)[:MAX_TITLE_LEN]
 
 
-def make_slug(text: str, taken: set[str]) -> str:
-    """ASCII words of the subject, or a content hash when there are none; unique among ``taken``."""
+def slug_base(text: str) -> str:
+    """ASCII words of the subject, or a content hash when there are none."""
     subject = strip_leading_headings(normalize(text))
     words = re.findall(r"[A-Za-z][A-Za-z0-9]*", subject[:80])
     base = "-".join(w.lower() for w in words[:4])[:48].strip("-")
-    if not base:
-        base = "article-" + hashlib.sha1(normalize(text).encode("utf-8")).hexdigest()[:8]
-    slug, n = base, 2
-    while slug in taken:
-        slug, n = f"{base}-{n}", n + 1
-    return slug
+    return base or "article-" + hashlib.sha1(normalize(text).encode("utf-8")).hexdigest()[:8]
+
+
+def make_slug(text: str, taken: set[str]) -> str:
+    """``slug_base``, made unique among ``taken`` by the first free suffix -2, -3, ..."""
+    return _first_free(slug_base(text), taken)[0]
+
+
+def _first_free(base: str, taken: set[str], n: int = 2) -> tuple[str, int]:
+    """``base`` if free, else the first free of base-n, base-(n+1), ...; and that suffix."""
+    if base not in taken:
+        return base, n
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}", n
+
+
+class SlugAllocator:
+    """``make_slug`` for many new articles in a row, each slug taken once handed out.
+
+    Taken slugs only accumulate, so the search for a free suffix resumes where the last one for
+    the same base stopped instead of retrying -2, -3, ... (quadratic when many share a base).
+    """
+
+    def __init__(self, taken: set[str]):
+        self.taken = set(taken)
+        self._next_suffix: dict[str, int] = {}
+
+    def allocate(self, text: str) -> str:
+        base = slug_base(text)
+        slug, n = _first_free(base, self.taken, self._next_suffix.get(base, 2))
+        if slug != base:
+            self._next_suffix[base] = n + 1
+        self.taken.add(slug)
+        return slug

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
+from ingest.article_file import dump_yaml
 from ingest.escape import escape_text
-from ingest.fsutil import write_if_changed
+from kb.files import write_if_changed
 from ingest.store import Article, load_articles
 from ingest.topics import topic_named, topic_order
 
@@ -47,10 +46,13 @@ def toc_data(root: Path, groups: dict[str, list[Article]]) -> dict:
     return {"format": "jb-book", "root": HOME, "parts": parts}
 
 
-def write_toc(root: Path) -> list[Path]:
-    """Regenerate ``_toc.yml`` and the topic pages; returns the files that changed."""
+def write_toc(root: Path, articles: list[Article] | None = None) -> list[Path]:
+    """Regenerate ``_toc.yml`` and the topic pages; returns the files that changed.
+
+    ``articles``: every article as now on disk, when the caller has them (saves reading them again).
+    """
     root = Path(root)
-    groups = group_by_topic(load_articles(root))
+    groups = group_by_topic(load_articles(root) if articles is None else articles)
     changed = []
     pages = {root / TOPIC_PAGES_DIR / f"{topic_named(name).key}.md": name for name in groups}
     for page, name in pages.items():
@@ -59,7 +61,7 @@ def write_toc(root: Path) -> list[Path]:
     for stale in set((root / TOPIC_PAGES_DIR).glob("*.md")) - set(pages):  # generated, so safe to drop
         stale.unlink()
         changed.append(stale)
-    toc = HEADER + yaml.safe_dump(toc_data(root, groups), allow_unicode=True, sort_keys=False, width=10**9)
+    toc = HEADER + dump_yaml(toc_data(root, groups))
     if write_if_changed(root / "_toc.yml", toc):
         changed.append(root / "_toc.yml")
     return changed

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kb.files import umask_mode, write_json
+
 QK = 32  # weights per q4_0 block
 BLOCK_BYTES = 2 + QK // 2  # fp16 scale + 16 bytes of nibbles
 DTYPE_F32, DTYPE_Q4 = 0, 1
@@ -274,7 +276,7 @@ def tokenizer_config(names: dict, mask: str | None, max_len: int) -> dict:
 
 # --------------------------------------------------------------- folder
 def _write_json(path: Path, obj) -> None:
-    path.write_text(json.dumps(obj, ensure_ascii=False, indent=2), encoding="utf-8")
+    write_json(path, obj, indent=2)
 
 
 def write_sentence_transformers_folder(p: PackedE5, dest: Path, source: Path) -> None:
@@ -345,6 +347,7 @@ def materialise(dest: Path, source: Path | None = None) -> Path:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".tmp-", dir=dest.parent))
+    os.chmod(tmp, umask_mode(directory=True))  # mkdtemp makes it 0700: the model folder is shared like any other
     try:
         write_sentence_transformers_folder(read_packed(source), tmp, source)
         if dest.exists():

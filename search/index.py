@@ -18,20 +18,19 @@ or edited one gets a fresh id.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from kb import layout
+from kb.layout import RELATED_FILE  # noqa: F401 - related.json is part of the index's layout
+from kb.files import atomic_write, write_json
 from search.chunks import Chunk, article_chunks
 
-INDEX_DIR = Path("_build") / "search"
 INDEX_FILE = "index.faiss"
 META_FILE = "meta.json"
-RELATED_FILE = "related.json"
 FORMAT = 1
 RELATED_PER_ARTICLE = 5
 BUILD_COMMAND = "python -m search build"
@@ -56,7 +55,7 @@ class IndexModelMismatch(SearchIndexError):
 
 
 def index_dir(root: Path) -> Path:
-    return Path(root) / INDEX_DIR
+    return layout.search_dir(root)
 
 
 @dataclass
@@ -103,34 +102,17 @@ class SearchIndex:
 
 
 # ------------------------------------------------------------------ disk
-def _atomic_write(path: Path, write) -> None:
-    """write(tmp_path) then rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _write_json(path: Path, obj) -> None:
-    _atomic_write(path, lambda p: p.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8"))
-
-
 def save_index(root: Path, idx: SearchIndex) -> None:
     import faiss
 
     from search import lexical
 
     d = index_dir(root)
-    _atomic_write(d / INDEX_FILE, lambda p: faiss.write_index(idx.vectors, str(p)))
+    atomic_write(d / INDEX_FILE, lambda p: faiss.write_index(idx.vectors, str(p)))
     toks = lexical.chunk_tokens(idx, lexical.read_tokens(d))
-    _write_json(d / lexical.TOKENS_FILE, {str(i): t for i, t in sorted(toks.items())})
+    write_json(d / lexical.TOKENS_FILE, {str(i): t for i, t in sorted(toks.items())}, indent=None)
     ids = sorted(toks)
-    lexical.LexicalIndex.from_tokens(ids, [toks[i] for i in ids]).save(d, _atomic_write)
+    lexical.LexicalIndex.from_tokens(ids, [toks[i] for i in ids]).save(d, atomic_write)
     # The sidecar goes last and records what it expects of the vector file, so
     # a crash between the two renames is detected rather than trusted.
     meta = {
@@ -143,7 +125,7 @@ def save_index(root: Path, idx: SearchIndex) -> None:
         "articles": idx.articles,
         "chunks": [{"id": i, **c} for i, c in sorted(idx.chunks.items())],
     }
-    _write_json(d / META_FILE, meta)
+    write_json(d / META_FILE, meta, indent=None)
 
 
 def load_index(root: Path, expected_model: str | None = None) -> SearchIndex:
@@ -256,7 +238,7 @@ def build_index(root: Path, articles: list, embedder, full: bool = False) -> Bui
     idx.model, idx.dimension = embedder.name, embedder.dimension
 
     save_index(root, idx)
-    _write_json(index_dir(root) / RELATED_FILE, related_articles(idx))
+    write_json(layout.related_file(root), related_articles(idx), indent=None)
     report.embedded, report.reused, report.removed = len(todo), len(keep), len(stale)
     report.seconds = time.perf_counter() - start
     return report

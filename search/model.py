@@ -38,12 +38,6 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "kb-search")
 
 
-def pick_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def prefixes_for(name: str, prompts: dict | None) -> tuple[str, str]:
     """Query and passage prefixes: the model's own prompts win, then known families."""
     prompts = prompts or {}
@@ -117,7 +111,9 @@ class Embedder:
                 from transformers.utils import logging as hf_logging
 
                 hf_logging.disable_progress_bar()  # a "Loading weights" bar on every CLI call is noise
-                self._device = self._device or pick_device()
+                from nbhelpers.device import pick_device  # the notebooks' choice: CUDA when there is one
+
+                self._device = self._device or str(pick_device())
                 self._model = SentenceTransformer(self.path, device=self._device)
             return self._model
 

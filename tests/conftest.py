@@ -45,7 +45,7 @@ def snapshot(root: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="session")
 def hostile_site(tmp_path_factory) -> Path:
     """The sample feeds plus a hostile one, ingested, 'executed' and built strictly (one build per session)."""
-    from book import execute
+    from runner import engine
     from book.site import build_site
     from ingest.sync import ingest
 
@@ -55,7 +55,7 @@ def hostile_site(tmp_path_factory) -> Path:
     shutil.copy(FIXTURES / "hostile.txt", root / "feeds" / "hostile.txt")
     report = ingest(root, [root / "feeds"])
     assert report.ok, report.errors
-    execute.run(root, progress=False)  # no code cells: records outputs without starting kernels
+    engine.run(root, progress=False)  # no code cells: records outputs without starting kernels
     status, _ = build_site(root, strict=True, quiet=True)
     assert status == 0, "jupyter-book build with -W -n --keep-going failed"
     return root

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from book.notebook_io import read_article_notebook
+from runner.notebook_io import read_article_notebook
 from ingest.article_file import END_MARK
 from ingest.store import load_articles
 from tests.conftest import REPO

@@ -92,7 +92,7 @@ def test_incremental_build_follows_curated_front_matter_changes(tmp_path):
     """The Sphinx environment is pickled between builds: lists must not show stale titles or tags."""
     import shutil
 
-    from book import execute
+    from runner import engine
     from book.site import build_site
     from ingest.article_file import ArticleFile
     from ingest.sync import ingest
@@ -101,7 +101,7 @@ def test_incremental_build_follows_curated_front_matter_changes(tmp_path):
     root = make_project(tmp_path / "kb")
     shutil.copy(SAMPLE_FEEDS / "004_32b30477382017ad.txt", root / "feeds")
     ingest(root, [root / "feeds"])
-    execute.run(root, progress=False)
+    engine.run(root, progress=False)
     assert build_site(root, quiet=True)[0] == 0
     path = root / next(a for a in load_articles(root) if a.text.startswith("Quick Start")).path
     af = ArticleFile.read(path)
@@ -114,3 +114,13 @@ def test_incremental_build_follows_curated_front_matter_changes(tmp_path):
     tags = (root / "_build/html/book/tags.html").read_text(encoding="utf-8")
     assert "改过的标题 DDP" in home
     assert "新标签" in tags and "改过的标题 DDP" in tags
+
+
+def test_article_without_code_says_so_alike_on_its_page_and_the_status_page(built):
+    a = article_starting(built, "Quick Start")
+    badge = page(built, a).select_one(".kb-badge").get_text(" ", strip=True)
+    assert badge.startswith("no code to execute") and "CPU" not in badge
+    status = BeautifulSoup((built / "_build/html/book/status.html").read_text(encoding="utf-8"), "html.parser")
+    (row,) = [tr for tr in status.select("table.kb-status tbody tr") if a.title in tr.get_text()]
+    cells = [td.get_text(strip=True) for td in row.find_all("td")]
+    assert cells[1:2] == ["ok"] and cells[3] == "no code"

@@ -2,6 +2,7 @@
 import re
 
 from ingest.escape import escape_text, feed_text_to_myst
+from ingest.merge import normalize
 
 
 def unescaped(myst: str) -> list[str]:
@@ -50,3 +51,10 @@ def test_formula_cut_off_by_the_excerpt_becomes_a_placeholder():
     out = feed_text_to_myst(r"概率 \(p\) 可以写成 \[\begin{aligned} p\left(w_{1}\right)&=p...")
     assert "$p$" in out and "公式被截断" in out
     assert "begin" not in out and "\\\\[" not in out
+
+
+def test_the_excerpt_mark_drops_what_dedupe_ignores():
+    for text in ("一段被截断的文字…...", "一段被截断的文字 ...", "一段被截断的文字…"):
+        core = normalize(text)
+        assert core == "一段被截断的文字"
+        assert feed_text_to_myst(text) == escape_text(core) + " [……（节选 · excerpt）]{.kb-excerpt-cut}"

@@ -1,6 +1,13 @@
-"""The execution runner: failures, timeouts, cache, sharding, and the book reusing its outputs."""
+"""The execution runner: statuses, timeouts, dead kernels and workers, the cache key, the CLI, and
+the book reusing its outputs.
+
+One module fixture executes a small project once and is never modified; every test that changes
+something works on its own copy, so the tests pass in any order.
+"""
 import json
+import os
 import shutil
+import stat
 import subprocess
 import sys
 
@@ -8,160 +15,278 @@ import pytest
 from bs4 import BeautifulSoup
 from jupyter_cache import get_cache
 
-from book import execute
-from book.jupyter_cache_bridge import missing_outputs
-from book.site import build_site
 from ingest.article_file import ArticleFile
 from ingest.store import load_articles
 from ingest.sync import ingest
+from kb import layout
+from runner import engine
+from runner.jupyter_cache_bridge import missing_outputs
+from runner.notebook_io import environment_digest
 from tests.conftest import REPO, make_project, write_feed
 
 CELLS = {
     "ok-one": "print('hello from one', 6 * 7)",
-    "ok-two": "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.show()\nprint('two')",
+    # A stand-in for a CUDA machine: the probe must report the device the notebook initialised.
+    "ok-two": "import torch\nimport matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.show()\n"
+              "print('two', int(torch.ones(3).sum()))\n"
+              "torch.cuda.is_available = torch.cuda.is_initialized = lambda: True\n"
+              "torch.cuda.current_device = lambda: 0\ntorch.cuda.get_device_name = lambda i: 'Fake GPU 9000'",
     "fails": "x = 1\nraise ValueError('boom: deliberate failure')",
-    "hangs": "import time\ntime.sleep(120)",
+    "hangs": "import time\ntime.sleep(3600)",
+    "dies": "import os\nos._exit(3)",
 }
+HANG_LIMIT = 5
 
 
-def set_code(root, slug, code, **front):
+def set_code(root, slug, code, tags=None, **front):
     path = next(p for p in (root / "articles").rglob(f"{slug}.md"))
     af = ArticleFile.read(path)
     af.meta.update(front)
-    af.implementation = f"\n+++\n\n## 实现\n\n```{{code-cell}} ipython3\n{code}\n```\n"
+    options = f":tags: [{', '.join(tags)}]\n" if tags else ""
+    af.implementation = f"\n+++\n\n## 实现\n\n```{{code-cell}} ipython3\n{options}{code}\n```\n"
     path.write_text(af.render(), encoding="utf-8")
 
 
-def make_notebook_project(root):
+def make_notebook_project(root, cells: dict[str, str]):
     make_project(root)
-    lines = [f"测试文章 {name} 的摘录文本，足够长以便被当作一条条目，而不是分类行 ..." for name in CELLS]
+    lines = [f"测试文章 {name} 的摘录文本，足够长以便被当作一条条目，而不是分类行 ..." for name in cells]
     write_feed(root / "feeds" / "t.txt", *lines)
     assert ingest(root, [root / "feeds"]).ok
     for a in load_articles(root):
-        name = next(n for n in CELLS if n in a.text)
+        name = next(n for n in cells if f" {n} " in a.text)
         path = root / a.path
         af = ArticleFile.read(path)
         af.meta["slug"] = name
         path.unlink()
         (path.parent / f"{name}.md").write_text(af.render(), encoding="utf-8")
-    for name, code in CELLS.items():
-        set_code(root, name, code, **({"execution_timeout": 8} if name == "hangs" else {}))
+    for name, code in cells.items():
+        set_code(root, name, code, **({"execution_timeout": HANG_LIMIT} if name == "hangs" else {}))
     ingest(root, [root / "feeds"])  # refresh the toc after the renames
     return root
 
 
+def table_rows(stdout: str) -> dict[str, list[str]]:
+    """The rows of the table `book execute` / `book report` print, by slug."""
+    rows = [line.split() for line in stdout.splitlines()]
+    return {r[0]: r[1:] for r in rows if r and r[0] in CELLS}
+
+
+def book_cli(root, *args):
+    return subprocess.run([sys.executable, "-m", "book", "--root", str(root), *args],
+                          capture_output=True, text=True, cwd=REPO)
+
+
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
-    root = make_notebook_project(tmp_path_factory.mktemp("exec") / "kb")
-    records, wall = execute.timed_run(root, jobs=2, progress=False)
-    return root, {r.slug: r for r in records}, wall
+def executed(tmp_path_factory):
+    root = make_notebook_project(tmp_path_factory.mktemp("exec") / "kb", CELLS)
+    records = engine.run(root, jobs=2, progress=False)
+    return root, {r.slug: r for r in records}
 
 
-def test_every_notebook_runs_and_failures_are_reported(first_run):
-    root, recs, _ = first_run
-    assert {s: r.status for s, r in recs.items()} == {"ok-one": "ok", "ok-two": "ok", "fails": "failed", "hangs": "timeout"}
+@pytest.fixture
+def project_copy(executed, tmp_path):
+    """A private copy of the executed project (articles, records, jupyter-cache) to change freely."""
+    dest = tmp_path / "kb"
+    shutil.copytree(executed[0], dest, symlinks=True)
+    return dest
+
+
+def run_one(root, slug, **kw):
+    (record,) = engine.run(root, only=[slug], progress=False, **kw)
+    return record
+
+
+def test_statuses_of_passing_failing_hanging_and_dying_notebooks(executed):
+    root, recs = executed
+    assert {s: r.status for s, r in recs.items()} == {
+        "ok-one": "ok", "ok-two": "ok", "fails": "failed", "hangs": "timeout", "dies": "failed"}
     fail = recs["fails"]
     assert fail.failed_cell is not None and "raise ValueError" in fail.failed_source
     assert "boom: deliberate failure" in fail.traceback
-    report = json.loads((root / "_build/execution/report.json").read_text(encoding="utf-8"))
+    dead = recs["dies"]
+    assert dead.failed_cell is not None and "os._exit(3)" in dead.failed_source
+    assert "DeadKernelError" in dead.traceback
+
+
+def test_hanging_notebook_is_killed_at_its_front_matter_limit(executed):
+    _, recs = executed
+    hang = recs["hangs"]
+    assert hang.status == "timeout" and f"within {HANG_LIMIT} s" in hang.traceback
+    # Killed, not waited for: the cell sleeps an hour; the bound leaves room for a slow kernel start.
+    assert HANG_LIMIT <= hang.seconds < 600
+
+
+def test_report_lists_every_article_and_is_readable_by_others(executed):
+    root, _ = executed
+    path = layout.report_file(root)
+    report = json.loads(path.read_text(encoding="utf-8"))
     assert {r["slug"] for r in report} == set(CELLS)
     for r in report:
-        assert {"slug", "status", "cached", "seconds", "device", "versions", "started"} <= set(r)
+        assert {"slug", "status", "cached", "seconds", "device", "versions", "started", "key"} <= set(r)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for written in (path, layout.record_file(root, "ok-one"),
+                    layout.executed_notebook(root, next(a.path for a in load_articles(root) if a.slug == "ok-one"))):
+        assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~umask, written
+
+
+def test_the_probe_reports_what_the_kernel_imported_and_used(executed):
+    _, recs = executed
+    assert "torch" in recs["ok-two"].versions and "torch" not in recs["ok-one"].versions
+    assert recs["ok-two"].device == "Fake GPU 9000"
     assert recs["ok-one"].device == "cpu"
 
 
-def test_hanging_notebook_is_killed_at_its_front_matter_timeout(first_run):
-    _, recs, wall = first_run
-    hang = recs["hangs"]
-    assert hang.status == "timeout" and 8 <= hang.seconds < 30
-    assert wall < 100  # it did not wait for the sleep(120)
-
-
-def test_executed_notebook_holds_outputs(first_run):
-    root, _, _ = first_run
+def test_executed_notebook_holds_outputs(executed):
+    root, _ = executed
     a = next(a for a in load_articles(root) if a.slug == "ok-one")
-    nb = json.loads(execute.executed_notebook_path(root, a).read_text(encoding="utf-8"))
+    nb = json.loads(layout.executed_notebook(root, a.path).read_text(encoding="utf-8"))
     outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
     assert any("hello from one 42" in "".join(o.get("text", "")) for o in outputs)
+    assert nb["metadata"]["kb_execution"]["status"] == "ok"
 
 
-def test_cli_exits_non_zero_when_a_notebook_fails_and_prints_the_table(first_run):
-    root, _, _ = first_run
-    proc = subprocess.run([sys.executable, "-m", "book", "--root", str(root), "execute", "--only", "fails", "ok-one"],
-                          capture_output=True, text=True, cwd=REPO)
+def test_crashed_worker_process_fails_only_its_notebook(tmp_path):
+    cells = {"ok-one": CELLS["ok-one"],
+             "crash": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)  # the worker running this kernel"}
+    root = make_notebook_project(tmp_path / "kb", cells)
+    recs = {r.slug: r for r in engine.run(root, jobs=2, progress=False)}
+    assert recs["ok-one"].status == "ok"
+    assert recs["crash"].status == "failed" and "worker process" in recs["crash"].traceback
+
+
+def test_cli_exits_1_when_a_notebook_fails_and_prints_the_table(project_copy):
+    proc = book_cli(project_copy, "execute", "--only", "fails", "ok-one")
     assert proc.returncode == 1
-    assert "fails" in proc.stdout and "failed" in proc.stdout and "ok-one" in proc.stdout
-    assert "boom: deliberate failure" in proc.stderr
+    rows = table_rows(proc.stdout)
+    assert set(rows) == {"fails", "ok-one"}
+    assert rows["fails"][:2] == ["failed", "no"] and rows["ok-one"][:2] == ["ok", "yes"]
+    assert "boom: deliberate failure" in proc.stderr and "fails" in proc.stderr
 
 
-def test_cache_hit_starts_no_kernel(first_run):
-    root, _, _ = first_run
-    logs = root / "_build/execution/logs"
+def test_cli_unknown_slug_is_bad_input_and_runs_nothing(project_copy):
+    before = layout.record_file(project_copy, "ok-one").read_bytes()
+    proc = book_cli(project_copy, "execute", "--only", "ok-one", "no-such-article")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: --only: unknown article slug(s): no-such-article"
+    assert layout.record_file(project_copy, "ok-one").read_bytes() == before
+
+
+def test_cli_shard_runs_exactly_its_slice(project_copy):
+    for k in (1, 2):
+        proc = book_cli(project_copy, "execute", "--shard", f"{k}/2", "--only", "ok-one", "ok-two")
+        assert set(table_rows(proc.stdout)) == {s for s in ("ok-one", "ok-two") if engine.in_shard(s, (k, 2))}
+        assert proc.returncode == 0
+    bad = book_cli(project_copy, "execute", "--shard", "3/2")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --shard:") and "Traceback" not in bad.stderr
+
+
+def test_cli_report_prints_every_record_and_fails_when_one_failed(executed, tmp_path):
+    root, recs = executed
+    proc = book_cli(root, "report")
+    assert proc.returncode == 1
+    assert {s: row[0] for s, row in table_rows(proc.stdout).items()} == {s: r.status for s, r in recs.items()}
+    assert "5 notebooks: 2 ok, 3 failed/timed out" in proc.stdout
+    empty = make_project(tmp_path / "empty")
+    none = book_cli(empty, "report")
+    assert none.returncode == 1 and "no execution records yet" in none.stderr
+
+
+def test_broken_article_file_is_one_line_error_in_every_book_command(project_copy):
+    victim = next((project_copy / "articles").rglob("ok-one.md"))
+    victim.write_text("no front matter", encoding="utf-8")
+    for command in ("execute", "build", "report"):
+        proc = book_cli(project_copy, command)
+        assert proc.returncode == 2, command
+        assert proc.stderr.strip() == f"error: {victim}: no YAML front matter (the file must start with '---')"
+
+
+def test_cache_hit_starts_no_kernel(project_copy):
+    logs = layout.execution_dir(project_copy) / "logs"
     shutil.rmtree(logs)
-    records = execute.run(root, only=["ok-one", "ok-two"], progress=False)
+    records = engine.run(project_copy, only=["ok-one", "ok-two"], progress=False)
     assert all(r.cached and r.status == "ok" for r in records)
     assert not logs.exists() or not list(logs.iterdir())  # a started kernel writes its log there
 
 
-def test_cache_hit_restores_outputs_the_book_cache_lost(first_run):
-    root, _, _ = first_run
-    shutil.rmtree(root / "_build/.jupyter_cache")
-    (record,) = execute.run(root, only=["ok-one"], progress=False)
-    assert record.cached
-    assert "ok-one" not in {a.slug for a in missing_outputs(root)}
+def test_cache_hit_restores_outputs_the_book_cache_lost(project_copy):
+    shutil.rmtree(layout.jupyter_cache_dir(project_copy))
+    assert run_one(project_copy, "ok-one").cached
+    assert "ok-one" not in {a.slug for a in missing_outputs(project_copy)}
 
 
-def test_changing_one_code_cell_reruns_only_that_article(first_run):
-    root, _, _ = first_run
-    set_code(root, "ok-two", CELLS["ok-two"] + "\nprint('changed')")
-    records = {r.slug: r for r in execute.run(root, only=["ok-one", "ok-two"], progress=False)}
+def test_changing_one_code_cell_reruns_only_that_article(project_copy):
+    set_code(project_copy, "ok-two", CELLS["ok-two"] + "\nprint('changed')")
+    records = {r.slug: r for r in engine.run(project_copy, only=["ok-one", "ok-two"], progress=False)}
     assert records["ok-one"].cached and not records["ok-two"].cached and records["ok-two"].status == "ok"
 
 
-def test_force_reruns_cached_articles(first_run):
-    root, _, _ = first_run
-    (r,) = execute.run(root, only=["ok-one"], force=True, progress=False)
-    assert not r.cached and r.status == "ok"
+def test_helpers_or_requirements_changing_invalidate_the_cache(project_copy):
+    digest = environment_digest(project_copy)
+    (project_copy / "nbhelpers").mkdir()
+    (project_copy / "nbhelpers" / "extra.py").write_text("X = 1\n", encoding="utf-8")
+    assert environment_digest(project_copy) != digest
+    assert not run_one(project_copy, "ok-one").cached
+    assert run_one(project_copy, "ok-one").cached
+    (project_copy / "requirements.txt").write_text("numpy==0.0.1\n", encoding="utf-8")
+    assert not run_one(project_copy, "ok-one").cached
+
+
+def test_force_reruns_cached_articles(project_copy):
+    assert not run_one(project_copy, "ok-one", force=True).cached
 
 
 def test_shards_cover_every_article_exactly_once():
     slugs = [f"article-{i}" for i in range(200)]
     for n in (1, 2, 3, 7):
-        shards = [[s for s in slugs if execute.in_shard(s, (k, n))] for k in range(1, n + 1)]
+        shards = [[s for s in slugs if engine.in_shard(s, (k, n))] for k in range(1, n + 1)]
         assert sorted(sum(shards, [])) == sorted(slugs)
-        assert all(shards) or n > len(slugs)
-    with pytest.raises(ValueError):
-        execute.parse_shard("3/2")
+        assert all(shards)
 
 
-def test_book_renders_executed_outputs_without_starting_a_kernel(first_run):
-    root, _, _ = first_run
-    execute.run(root, only=["ok-one", "ok-two"], progress=False)
-    set_code(root, "fails", "print('fixed now')")
-    set_code(root, "hangs", "print('no longer hangs')")
-    execute.run(root, only=["fails", "hangs"], progress=False)
-    assert missing_outputs(root) == []
-    cache = get_cache(str(root / "_build/.jupyter_cache"))
+def test_tagging_a_cell_reruns_it_and_the_book_builds_from_the_cache(project_copy):
+    """A cell tag changes jupyter-cache's hash: the runner must follow it or the book finds nothing."""
+    set_code(project_copy, "ok-one", CELLS["ok-one"], tags=["hide-input"])
+    assert not run_one(project_copy, "ok-one").cached
+    assert missing_outputs(project_copy) == []
+    cache = get_cache(str(layout.jupyter_cache_dir(project_copy)))
     before = sorted((r.pk, r.created) for r in cache.list_cache_records())
-    proc = subprocess.run([sys.executable, "-m", "book", "--root", str(root), "build"],
-                          capture_output=True, text=True, cwd=REPO)
+    proc = book_cli(project_copy, "build")  # no --force anywhere
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     log = proc.stdout + proc.stderr
     assert "Using cached notebook" in log and "Executing" not in log
-    # nothing was executed and cached by the build itself
-    assert sorted((r.pk, r.created) for r in cache.list_cache_records()) == before
-    a = next(a for a in load_articles(root) if a.slug == "ok-two")
-    soup = BeautifulSoup((root / "_build/html" / a.path.with_suffix(".html")).read_text(encoding="utf-8"), "html.parser")
-    assert soup.select(".cell_output img") and "two" in soup.select_one(".cell_output").get_text()
-    assert soup.select_one(".kb-badge").get_text().startswith("executed on CPU")
-    assert soup.select_one(".kb-badge a[download]")["href"].endswith("ok-two.ipynb")
-    status = BeautifulSoup((root / "_build/html/book/status.html").read_text(encoding="utf-8"), "html.parser")
-    assert len(status.select("table.kb-status tbody tr")) == 4
+    assert sorted((r.pk, r.created) for r in cache.list_cache_records()) == before  # the build cached nothing
+
+    html = layout.html_dir(project_copy)
+    by_slug = {a.slug: a for a in load_articles(project_copy)}
+
+    def page(slug):
+        return BeautifulSoup((html / by_slug[slug].path.with_suffix(".html")).read_text(encoding="utf-8"), "html.parser")
+
+    one = page("ok-one")
+    assert one.select_one(".cell.tag_hide-input") is not None and "hello from one 42" in one.get_text()
+    two = page("ok-two")
+    assert two.select(".cell_output img") and "two 3" in two.select_one(".cell_output").get_text()
+    assert two.select_one(".kb-badge").get_text().startswith("executed on Fake GPU 9000 · ")
+    assert one.select_one(".kb-badge").get_text().startswith("executed on CPU · ")
+    assert two.select_one(".kb-badge a[download]")["href"].endswith("ok-two.ipynb")
+
+    failed_badge = page("fails").select_one(".kb-badge.kb-badge-failed")
+    assert "execution failed" in failed_badge.get_text() and "status.html" in failed_badge.select_one("a")["href"]
+    status = BeautifulSoup((html / "book/status.html").read_text(encoding="utf-8"), "html.parser")
+    rows = status.select("table.kb-status tbody tr")
+    assert len(rows) == len(CELLS)
+    for slug, state in (("fails", "failed"), ("hangs", "timeout"), ("dies", "failed")):
+        link = status.select_one(f"table.kb-status a[href='#failure-{slug}']")
+        assert link is not None and link.get_text() == state
+        section = status.select_one(f"section#failure-{slug}")
+        assert section is not None and f"{slug}: {state}" in section.get_text()
+    assert "boom: deliberate failure" in status.select_one("section#failure-fails").get_text()
+    assert "raise ValueError" in status.select_one("section#failure-fails").get_text()
+    assert "2 ok, 3 failed / timed out" in status.get_text()
 
 
-def test_build_refuses_when_outputs_are_missing(first_run):
-    root, _, _ = first_run
-    set_code(root, "ok-one", "print('edited but not executed')")
-    proc = subprocess.run([sys.executable, "-m", "book", "--root", str(root), "build"],
-                          capture_output=True, text=True, cwd=REPO)
+def test_build_refuses_when_outputs_are_missing(project_copy):
+    set_code(project_copy, "ok-one", "print('edited but not executed')")
+    proc = book_cli(project_copy, "build")
     assert proc.returncode == 1 and "ok-one" in proc.stderr and "python -m book execute" in proc.stderr

@@ -1,13 +1,29 @@
 """Dedupe of prefix cuts, provisional titles and slugs."""
+import random
+
 from ingest.feed import FeedEntry
-from ingest.merge import merge_entries
-from ingest.titles import make_slug, provisional_title
+from ingest.merge import KEY_LEN, Excerpt, PrefixIndex, merge_entries, same_excerpt
+from ingest.titles import SlugAllocator, make_slug, provisional_title
 
 BASE = "CLIP算法原理 CLIP 不预先定义图像和文本标签类别,直接利用从互联网爬取的 400 million 个image-text pair 进行图文匹配任务的训练"
 
 
 def entry(text, file="a.txt", line=4, **kw):
     return FeedEntry(text, file, line, **kw)
+
+
+def reference_merge(entries):
+    """The original pairwise dedupe, kept as the definition the indexed one must match."""
+    merged = []
+    for e in entries:
+        target = next((ex for ex in merged if same_excerpt(ex.text, e.text)), None)
+        if target is None:
+            target = Excerpt(e.text)
+            merged.append(target)
+        target.absorb(e)
+    for ex in merged:
+        ex.occurrences.sort()
+    return merged
 
 
 def test_shorter_and_longer_cuts_are_one_article_keeping_the_longest():
@@ -44,3 +60,59 @@ def test_slug_is_ascii_and_unique():
     slug = make_slug(BASE, taken)
     assert slug.isascii() and slug not in taken
     assert make_slug("深度学习偏置的作用,我们最早接触到的神经网络...", set()).startswith("article-")
+
+
+def ab(rng, n):
+    return "".join(rng.choice("ab") for _ in range(n))
+
+
+def random_entries(rng, n):
+    """Entries over a two-letter alphabet, so prefix relations (and texts under KEY_LEN) abound."""
+    stems = [ab(rng, rng.choice((0, 2, 5, 12, 31, 32, 33, 40, 70))) for _ in range(max(1, n // 3))]
+    entries = []
+    for i in range(n):
+        text = rng.choice(stems)[: rng.randint(0, 80)] + ab(rng, rng.randint(0, 3))
+        text = " " * rng.randint(0, 1) + text + rng.choice(("", "...", "…", " ...", "…...", "...…"))
+        entries.append(entry(text, f"f{rng.randint(0, 3)}.txt", i + 4,
+                             date=rng.choice((None, "2026-01-11")), category=rng.choice((None, "Python"))))
+    return entries
+
+
+def test_merge_matches_the_pairwise_definition_on_random_prefix_cuts():
+    rng = random.Random(7)
+    for _ in range(60):
+        entries = random_entries(rng, rng.randint(1, 120))
+        got, want = merge_entries(entries), reference_merge(entries)
+        assert [(e.text, e.occurrences, e.date, e.category) for e in got] == \
+            [(e.text, e.occurrences, e.date, e.category) for e in want]
+
+
+def test_prefix_index_finds_the_first_related_item_as_texts_grow():
+    rng = random.Random(3)
+    for _ in range(40):
+        index, texts = PrefixIndex(), []
+        for _ in range(150):
+            query = ab(rng, rng.choice((0, 1, 3, KEY_LEN - 1, KEY_LEN, KEY_LEN + 5, 60)))
+            want = next((i for i, t in enumerate(texts) if t.startswith(query) or query.startswith(t)), None)
+            assert index.first_related(query) == want, (texts, query)
+            if texts and rng.random() < 0.4:  # an item takes a longer cut, maybe past KEY_LEN
+                i = rng.randrange(len(texts))
+                texts[i] += ab(rng, rng.randint(1, 40))
+                index.replace(i, texts[i])
+            elif rng.random() < 0.5:  # items may be related to each other, as existing articles can be
+                texts.append(query)
+                assert index.add(query) == len(texts) - 1
+
+
+def test_slug_allocator_hands_out_what_make_slug_would():
+    rng = random.Random(1)
+    taken, allocator = {"clip-clip-million-image-3"}, SlugAllocator({"clip-clip-million-image-3"})
+    for i in range(40):
+        text = rng.choice((BASE, "Quick Start " + BASE, "深度学习偏置的作用,我们最早接触到的神经网络..."))
+        if rng.random() < 0.2:  # a slug taken meanwhile
+            taken.add(allocator.allocate(f"Other words {i} here and there"))
+            continue
+        want = make_slug(text, taken)
+        assert allocator.allocate(text) == want
+        taken.add(want)
+    assert allocator.taken == taken

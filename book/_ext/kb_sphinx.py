@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 from datetime import datetime
 from pathlib import Path
 
@@ -26,18 +25,12 @@ from docutils import nodes
 from sphinx.addnodes import download_reference, pending_xref
 from sphinx.util.docutils import SphinxDirective
 
-from book.execute import execution_dir, executed_notebook_path, record_path
 from ingest.store import Article, load_articles
 from ingest.toc import TOPIC_PAGES_DIR, group_by_topic
 from ingest.topics import topic_named
-from search.index import RELATED_FILE, index_dir
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+from kb import layout
+from kb.files import read_json
+from runner.records import NO_CODE_DEVICE, device_label, failure_location
 
 
 def _articles(env) -> list[Article]:
@@ -149,9 +142,9 @@ class ExecutionStatusDirective(SphinxDirective):
     """The execution report as a table; the sortable behaviour is kb-sortable.js."""
 
     def run(self):
-        report_path = execution_dir(Path(self.env.srcdir)) / "report.json"
+        report_path = layout.report_file(Path(self.env.srcdir))
         self.env.note_dependency(str(report_path))
-        records = _read_json(report_path) or []
+        records = read_json(report_path) or []
         by_slug = _article_by(self.env, "slug")
         records = [r for r in records if r.get("slug") in by_slug]
         if not records:
@@ -166,15 +159,14 @@ class ExecutionStatusDirective(SphinxDirective):
             if r["status"] != "ok":
                 status = nodes.reference("", r["status"], refid=f"failure-{r['slug']}")
             rows.append([_doc_link(a.docname, nodes.inline(text=a.title)), status,
-                         nodes.Text(f"{r['seconds']:.1f}"), nodes.Text(_device_label(r["device"])),
+                         nodes.Text(f"{r['seconds']:.1f}"), nodes.Text(device_label(r["device"])),
                          nodes.Text(r["started"][:10])])
         out.append(_table(header, rows, classes=["kb-status", "kb-sortable"]))
         for r in records:
             if r["status"] != "ok":
                 sec = nodes.section(ids=[f"failure-{r['slug']}"])
                 sec += nodes.title(text=f"{r['slug']}: {r['status']}")
-                where = f"cell {r['failed_cell']}" if r.get("failed_cell") is not None else "kernel"
-                sec += nodes.paragraph(text=f"{by_slug[r['slug']].path.as_posix()} · {where}")
+                sec += nodes.paragraph(text=f"{by_slug[r['slug']].path.as_posix()} · {failure_location(r)}")
                 if r.get("failed_source"):
                     sec += nodes.literal_block(text=r["failed_source"], language="python")
                 sec += nodes.literal_block(text=r.get("traceback") or "", language="text")
@@ -196,10 +188,6 @@ def _table(header: list[str], rows: list[list[nodes.Node]], classes: list[str]) 
     return table
 
 
-def _device_label(device: str) -> str:
-    return {"cpu": "CPU", "none": "— (no code)"}.get(device, device)
-
-
 def add_article_extras(app, doctree):
     """Execution badge + .ipynb download under the title; related articles at the end."""
     env = app.env
@@ -207,8 +195,8 @@ def add_article_extras(app, doctree):
     if article is None:
         return
     srcdir = Path(env.srcdir)
-    record_file = record_path(srcdir, article.slug)
-    executed = executed_notebook_path(srcdir, article)
+    record_file = layout.record_file(srcdir, article.slug)
+    executed = layout.executed_notebook(srcdir, article.path)
     env.note_dependency(str(record_file))
     section = next(iter(doctree.findall(nodes.section)), None)
     if section is not None:
@@ -216,7 +204,7 @@ def add_article_extras(app, doctree):
         anchor = next((i for i, child in enumerate(section.children)
                        if any("kb-provenance" in n.get("classes", []) for n in child.findall(nodes.inline))),
                       section.index(next(iter(section.findall(nodes.title)))))
-        section.insert(anchor + 1, _badge(_read_json(record_file), executed, srcdir))
+        section.insert(anchor + 1, _badge(read_json(record_file), executed, srcdir))
         if article.tags:
             section.insert(anchor + 2, _tag_links(article))
         related = _related_block(env, article, srcdir)
@@ -231,9 +219,11 @@ def _badge(record, executed: Path, srcdir: Path) -> nodes.paragraph:
         para += nodes.Text("尚未执行 · not executed yet")
         return para
     if record["status"] == "ok":
-        device = "CPU" if record["device"] in ("cpu", "none") else record["device"]
         day = datetime.fromisoformat(record["started"]).date().isoformat()
-        para += nodes.Text(f"executed on {device} · {record['seconds']:.1f} s · {day}")
+        if record["device"] == NO_CODE_DEVICE:
+            para += nodes.Text(f"{device_label(record['device'])} to execute · {day}")
+        else:
+            para += nodes.Text(f"executed on {device_label(record['device'])} · {record['seconds']:.1f} s · {day}")
     else:
         para["classes"].append("kb-badge-failed")
         para += _doc_link("book/status", nodes.inline(text=f"execution {record['status']} · see the status page"))
@@ -259,9 +249,9 @@ def _tag_links(article: Article) -> nodes.paragraph:
 
 
 def _related_block(env, article: Article, srcdir: Path):
-    related_file = index_dir(srcdir) / RELATED_FILE
+    related_file = layout.related_file(srcdir)
     env.note_dependency(str(related_file))
-    neighbours = (_read_json(related_file) or {}).get(article.slug) or []
+    neighbours = (read_json(related_file) or {}).get(article.slug) or []
     by_slug = _article_by(env, "slug")
     items = [_article_item(by_slug[n["slug"]]) for n in neighbours if n.get("slug") in by_slug]
     if not items:
@@ -303,4 +293,4 @@ def setup(app):
     # Before Sphinx's own collectors (priority 500), so the download link gets its file registered.
     app.connect("doctree-read", add_article_extras, priority=400)
     # Bump env_version when this extension changes what it puts into doctrees: Sphinx then re-reads all.
-    return {"version": "1.0", "env_version": 5, "parallel_read_safe": True, "parallel_write_safe": True}
+    return {"version": "1.0", "env_version": 6, "parallel_read_safe": True, "parallel_write_safe": True}

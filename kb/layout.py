@@ -1,0 +1,65 @@
+"""Where each stage reads and writes, relative to a project root.
+
+The data flow is one-way::
+
+    feeds/ ─ingest─▶ articles/ ─runner─▶ _build/execution/ + _build/.jupyter_cache/
+                                  └─search─▶ _build/search/ ─book─▶ _build/html/
+
+Every path below is spelled once, here; stages import this module, never each other's
+machinery, to find what an earlier stage wrote.
+"""
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+CHECKOUT = Path(__file__).resolve().parent.parent  # the default --root of every command
+
+FEEDS = "feeds"
+ARTICLES = "articles"
+BUILD = "_build"
+
+# runner: executed notebooks, one record per article, kernel logs, the report
+EXECUTION = PurePosixPath(BUILD, "execution")
+JUPYTER_CACHE = PurePosixPath(BUILD, ".jupyter_cache")  # what Jupyter Book reads (_config.yml names it too)
+# search: FAISS index, sidecar, lexical index, related articles
+SEARCH = PurePosixPath(BUILD, "search")
+RELATED_FILE = "related.json"
+# book: the site
+HTML = PurePosixPath(BUILD, "html")
+
+
+def execution_dir(root: Path) -> Path:
+    return Path(root) / EXECUTION
+
+
+def executed_notebook(root: Path, article_path: Path) -> Path:
+    """The executed ``.ipynb`` of the article at ``article_path`` (relative to the root)."""
+    return execution_dir(root) / "notebooks" / Path(article_path).with_suffix(".ipynb")
+
+
+def record_file(root: Path, slug: str) -> Path:
+    return execution_dir(root) / "records" / f"{slug}.json"
+
+
+def kernel_log(root: Path, slug: str) -> Path:
+    return execution_dir(root) / "logs" / f"{slug}.log"
+
+
+def report_file(root: Path) -> Path:
+    return execution_dir(root) / "report.json"
+
+
+def jupyter_cache_dir(root: Path) -> Path:
+    return Path(root) / JUPYTER_CACHE
+
+
+def search_dir(root: Path) -> Path:
+    return Path(root) / SEARCH
+
+
+def related_file(root: Path) -> Path:
+    return search_dir(root) / RELATED_FILE
+
+
+def html_dir(root: Path) -> Path:
+    return Path(root) / HTML
