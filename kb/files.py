@@ -62,8 +62,13 @@ def write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
+def json_text(obj, indent: int | None = 1) -> str:
+    """The project's JSON: UTF-8 text as is (Chinese stays readable), one trailing newline."""
+    return json.dumps(obj, ensure_ascii=False, indent=indent) + "\n"
+
+
 def write_json(path: Path, obj, indent: int | None = 1) -> None:
-    atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=indent) + "\n")
+    atomic_write_text(path, json_text(obj, indent))
 
 
 def read_json(path: Path, default=None):

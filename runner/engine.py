@@ -31,6 +31,7 @@ from kb.cli import InputError
 from kb.files import atomic_write_text
 from runner.jupyter_cache_bridge import is_published, publish
 from runner.kernel import execute_notebook
+from runner.outputs import DEFAULT_STREAM_LIMIT
 from runner.notebook_io import code_cells, environment_digest, execution_key, read_article_notebook
 from runner.records import NO_CODE_DEVICE, ExecutionRecord, load_record, save_record, write_report
 
@@ -64,18 +65,31 @@ def select_articles(articles: list[Article], only: list[str] | None, shard) -> l
     return [a for a in articles if in_shard(a.slug, shard)]
 
 
-def notebook_timeout(article: Article, default: float) -> float:
-    value = article.extra.get("execution_timeout", default)
+def _front_matter_number(article: Article, key: str, default, kind=float):
+    value = article.extra.get(key, default)
     try:
-        return float(value)
+        number = kind(value)
     except (TypeError, ValueError):
-        raise InputError(article.path, f"execution_timeout must be a number of seconds, not {value!r}") from None
+        number = -1
+    if isinstance(value, bool) or number <= 0:
+        raise InputError(article.path, f"{key} must be a positive number, not {value!r}")
+    return number
+
+
+def notebook_timeout(article: Article, default: float) -> float:
+    """Seconds the notebook may run: front matter ``execution_timeout``, else ``default``."""
+    return _front_matter_number(article, "execution_timeout", default)
+
+
+def stream_limit(article: Article) -> int:
+    """Characters each cell's stdout and stderr keep: front matter ``stream_limit``, else the default."""
+    return _front_matter_number(article, "stream_limit", DEFAULT_STREAM_LIMIT, int)
 
 
 def _run_job(job: dict) -> dict:
     """Worker-process entry point: plain dicts in and out (picklable)."""
     res = execute_notebook(job["nb_json"], job["cwd"], job["timeout"], job["threads"], job["pythonpath"],
-                           kernel_log=job["kernel_log"])
+                           kernel_log=job["kernel_log"], stream_limit=job["stream_limit"])
     return {**job, **asdict(res)}
 
 
@@ -100,11 +114,13 @@ def run(root: Path, *, force: bool = False, only: list[str] | None = None, shard
     todo = []
     for a in selected:
         nb = read_article_notebook(root / a.path)
-        key = execution_key(root, nb, env_digest)
+        limit = stream_limit(a)
+        key = execution_key(root, nb, env_digest, stream_limit=limit)
         previous = load_record(root, a.slug)
         executed = layout.executed_notebook(root, a.path)
         if not force and previous and previous.key == key and previous.status == "ok" and executed.exists():
             records[a.slug] = replace(previous, cached=True)
+            save_record(root, records[a.slug])  # so report.json says what this run did
             if not is_published(root, nb):  # e.g. _build/.jupyter_cache was deleted: hand the outputs back
                 publish(root, a, nbformat.read(executed, as_version=4), previous.seconds, previous.status)
             continue
@@ -115,7 +131,8 @@ def run(root: Path, *, force: bool = False, only: list[str] | None = None, shard
         log = layout.kernel_log(root, a.slug)
         log.parent.mkdir(parents=True, exist_ok=True)
         todo.append({"slug": a.slug, "nb_json": nbformat.writes(nb), "cwd": str((root / a.path).parent),
-                     "timeout": notebook_timeout(a, timeout), "threads": threads, "pythonpath": str(root),
+                     "timeout": notebook_timeout(a, timeout), "stream_limit": limit, "threads": threads,
+                     "pythonpath": str(root),
                      "key": key, "started": _now(), "kernel_log": str(log)})
     by_slug = {a.slug: a for a in articles}
     if todo:

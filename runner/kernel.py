@@ -12,6 +12,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from runner.outputs import DEFAULT_STREAM_LIMIT, cap_streams
+
 PROBE_MARK = "__KB_PROBE__"
 # Runs after the notebook, in the same kernel: reports what it actually used, not what exists.
 PROBE = r"""
@@ -65,7 +67,7 @@ def _error_excerpt(cell) -> str:
 
 
 def execute_notebook(nb_json: str, cwd: str, timeout: float, threads: int, pythonpath: str,
-                     kernel_log: str = os.devnull) -> KernelResult:
+                     kernel_log: str = os.devnull, stream_limit: int = DEFAULT_STREAM_LIMIT) -> KernelResult:
     nb = nbformat.reads(nb_json, as_version=4)
     # record_timing off: cell metadata stays exactly as read, so jupyter-cache hashes still match.
     # No per-cell limit: the whole-notebook limit below is the one that counts.
@@ -126,6 +128,7 @@ def execute_notebook(nb_json: str, cwd: str, timeout: float, threads: int, pytho
             if line.startswith(PROBE_MARK):
                 info = json.loads(line[len(PROBE_MARK):])
                 result.device, result.versions = info["device"], info["versions"]
+    cap_streams(nb, stream_limit)  # here, before the notebook travels back to the parent process
     result.nb_json = nbformat.writes(nb)
     return result
 

@@ -46,7 +46,8 @@ def notebook_hash(root: Path, nb) -> str:
     return JupyterCacheBase(layout.jupyter_cache_dir(root)).create_hashed_notebook(nb)[1]
 
 
-def execution_key(root: Path, nb, env_digest: str) -> str:
-    """What determines a notebook's outputs: the book's notebook hash and ``environment_digest``."""
-    parts = (RUNNER_VERSION, notebook_hash(root, nb), env_digest)
+def execution_key(root: Path, nb, env_digest: str, stream_limit: int) -> str:
+    """What determines a notebook's stored outputs: the book's notebook hash, ``environment_digest``
+    and how much of its printed output is kept."""
+    parts = (RUNNER_VERSION, notebook_hash(root, nb), env_digest, str(stream_limit))
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()

