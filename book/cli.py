@@ -1,12 +1,14 @@
 """``python -m book``: execute the article notebooks (with ``runner``), build the site, report.
 
-    python -m book execute [--force] [--only SLUG ...] [--shard K/N] [--jobs N] [--timeout S]
+    python -m book execute [--force] [--only SLUG ...] [--shard K/N] [--jobs N] [--timeout S] [--ray [ADDRESS]]
     python -m book build [--no-strict]
     python -m book report
+    python -m book merge DIR [DIR ...]
 """
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from ingest.store import load_articles
 from kb import cli, layout
@@ -17,7 +19,7 @@ def cmd_execute(args) -> int:
 
     shard = engine.parse_shard(args.shard) if args.shard else None
     records, wall = engine.timed_run(args.root, force=args.force, only=args.only, shard=shard,
-                                     jobs=args.jobs, timeout=args.timeout)
+                                     jobs=args.jobs, timeout=args.timeout, ray=args.ray)
     print(report.format_table(records))
     print(report.summary(records, wall))
     print(f"report: {layout.report_file(args.root)}")
@@ -56,7 +58,15 @@ def cmd_report(args) -> int:
         return cli.FAILED
     print(format_table(records))
     print(summary(records))
-    return cli.FAILED if any(r.status != "ok" for r in records) else cli.OK
+    return cli.FAILED if any(r.failed for r in records) else cli.OK
+
+
+def cmd_merge(args) -> int:
+    from runner.merge import format_report, merge
+
+    report = merge(args.root, args.sources)
+    print(format_report(report))
+    return cli.OK if report.ok else cli.FAILED
 
 
 def parser():
@@ -69,12 +79,20 @@ def parser():
     e.add_argument("--force", action="store_true", help="re-run every notebook, ignoring the cache")
     e.add_argument("--only", nargs="+", metavar="SLUG", help="run only these articles")
     e.add_argument("--shard", metavar="K/N", help="run the K-th of N deterministic slices of the articles")
-    e.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per core)")
+    e.add_argument("--jobs", type=int, default=None,
+                   help="worker processes (default: one per core); with --ray: the local Ray instance's CPUs, "
+                        "or on a cluster the most notebooks in flight")
     e.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                    help="seconds per notebook (default 600; front matter `execution_timeout` overrides)")
+    e.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run each notebook as a Ray task: alone, start a local Ray instance; `auto` or "
+                        "ray://HOST:10001 joins that cluster (front matter `resources: {gpus: 1}` picks nodes)")
     b = cli.subcommand(sub, "build", "build _build/html with Jupyter Book, warnings as errors", cmd_build)
     b.add_argument("--no-strict", action="store_true", help="don't turn warnings into errors")
     cli.subcommand(sub, "report", "print the last execution records as a table (exit 1 if any failed)", cmd_report)
+    m = cli.subcommand(sub, "merge", "take executed results from other runs (shards, machines) into this checkout",
+                       cmd_merge)
+    m.add_argument("sources", nargs="+", type=Path, metavar="DIR", help="an _build/execution folder of another run")
     return p
 
 

@@ -31,8 +31,23 @@ def cmd_list(args) -> int:
     return cli.OK
 
 
+def embedding_topics(curated, texts):
+    """Topics for new excerpts from the bundled model (``search.topics``): the command line wires
+    the later stage's model into ingest; the ingest library itself never imports search."""
+    from search.model import load_embedder
+    from search.topics import suggest_topics
+
+    try:
+        embedder = load_embedder()
+    except (OSError, ValueError) as exc:  # no model here: the keyword guess still gives a topic
+        print(f"note: topic suggestion unavailable ({exc}); new articles get the keyword guess", file=sys.stderr)
+        return [None] * len(texts)
+    return suggest_topics(embedder, curated, texts)
+
+
 def cmd_run(args) -> int:
-    report = ingest(args.root, args.sources or [args.root / layout.FEEDS])
+    suggest = embedding_topics if args.topics == "embedding" else None
+    report = ingest(args.root, args.sources or [args.root / layout.FEEDS], suggest_topics=suggest)
     for err in report.errors:
         cli.error(err)
     print(f"{report.excerpts} distinct excerpts: {len(report.created)} created, "
@@ -44,11 +59,14 @@ def parser():
     from pathlib import Path
 
     p = cli.parser("python -m ingest", "Ingest transmission feeds into article notebooks under articles/.")
-    p.set_defaults(func=cmd_run, sources=[])  # bare `python -m ingest`: ingest feeds/
+    p.set_defaults(func=cmd_run, sources=[], topics="embedding")  # bare `python -m ingest`: ingest feeds/
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     r = cli.subcommand(sub, "run", "ingest feeds into articles/ (the default command)", cmd_run)
     r.add_argument("sources", nargs="*", type=Path, metavar="FEED_OR_DIR",
                    help="feed files or directories of *.txt feeds (default: feeds/)")
+    r.add_argument("--topics", choices=("embedding", "keyword"), default="embedding",
+                   help="how new articles get a provisional topic: the bundled model compares them with the "
+                        "topics and the curated articles (default), or keywords alone")
     ls = cli.subcommand(sub, "list", "list the articles", cmd_list)
     ls.add_argument("--json", action="store_true", help="print a JSON list (slug, title, ..., text)")
     return p

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from ingest.article_file import NEW_IMPLEMENTATION, ArticleFile, ArticleFileError, feed_hash
 from ingest.feed import FeedEntry, FeedError, read_feed
 from kb.files import write_if_changed
 from ingest.merge import Excerpt, PrefixIndex, merge_entries, normalize
-from ingest.store import ARTICLES_DIR, article_paths, to_article
+from ingest.store import ARTICLES_DIR, Article, article_paths, to_article
 from ingest.titles import SlugAllocator, provisional_title
 from ingest.toc import write_toc
 from ingest.topics import guess_topic, topic_named
@@ -72,19 +73,26 @@ def updated_meta(meta: dict, ex: Excerpt, fed_files: set[str]) -> dict:
     return new
 
 
-def new_meta(ex: Excerpt, slugs: SlugAllocator) -> dict:
+def new_meta(ex: Excerpt, slugs: SlugAllocator, topic: str | None = None) -> dict:
     title = provisional_title(ex.text)
     return {
         "slug": slugs.allocate(ex.text), "title": title, "title_en": "",
-        "topic": guess_topic(ex.text).name, "tags": [],
+        "topic": topic or guess_topic(ex.text).name, "tags": [],
         "date": ex.date, "category": ex.category,
         "feeds": [{"file": f, "line": n} for f, n in ex.occurrences],
         "feed_hash": feed_hash(ex.text), "excerpt": ex.text,
     }
 
 
-def ingest(root: Path, sources: list[Path]) -> IngestReport:
+# Given the curated articles and the texts of new excerpts, a topic name (or None) for each.
+TopicSuggester = Callable[[list[Article], list[str]], list[str | None]]
+
+
+def ingest(root: Path, sources: list[Path], suggest_topics: TopicSuggester | None = None) -> IngestReport:
     """Ingest ``sources``; a bad feed is reported and skipped, the others still land.
+
+    A new article's topic is ``suggest_topics``'s answer when it has one (the command line passes
+    the embedding suggester of ``search.topics``), else a keyword guess.
 
     Raises ``ArticleFileError`` before writing anything when an existing article file is broken:
     matching against a partial set of articles could duplicate one.
@@ -101,32 +109,40 @@ def ingest(root: Path, sources: list[Path]) -> IngestReport:
 
     excerpts = merge_entries(entries)
     report.excerpts = len(excerpts)
-    # Item i of the index is existing[i]'s excerpt, normalized; both grow together.
+    curated = [to_article(root, path, af) for path, af in existing]
+    # Item i of the index is existing[i]'s excerpt, normalized; both grow together. The distinct
+    # excerpts of one run are never cuts of each other (merge_entries folded those), so new
+    # articles need no place in it: an excerpt can only ever extend an article that existed before.
     index = PrefixIndex()
     for _, af in existing:
         index.add(normalize(str(af.meta["excerpt"])))
-    slugs = SlugAllocator({str(af.meta["slug"]) for _, af in existing})
     on_disk = dict(existing)  # what each file now holds, for the table of contents
+    new: list[Excerpt] = []
     for ex in excerpts:
         at = index.first_related(ex.normalized)
-        if at is not None:
-            path, af = existing[at]
-            meta = updated_meta(af.meta, ex, fed_files)
-            if not af.needs_rewrite(meta):
-                report.unchanged.append(path)
-                continue
-            af.meta = meta
-            index.replace(at, normalize(str(meta["excerpt"])))
-            report.updated.append(path)
-        else:
-            meta = new_meta(ex, slugs)
-            path = root / ARTICLES_DIR / topic_named(meta["topic"]).key / f"{meta['slug']}.md"
-            af = ArticleFile(meta, NEW_IMPLEMENTATION)
-            existing.append((path, af))
-            index.add(ex.normalized)
-            report.created.append(path)
+        if at is None:
+            new.append(ex)  # written below, once its topic (hence its folder) is known
+            continue
+        path, af = existing[at]
+        meta = updated_meta(af.meta, ex, fed_files)
+        if not af.needs_rewrite(meta):
+            report.unchanged.append(path)
+            continue
+        af.meta = meta
+        index.replace(at, normalize(str(meta["excerpt"])))
+        report.updated.append(path)
         write_if_changed(path, af.render())
         on_disk[path] = af
+
+    suggested = suggest_topics(curated, [ex.text for ex in new]) if (new and suggest_topics and curated) else []
+    slugs = SlugAllocator({str(af.meta["slug"]) for _, af in existing})
+    for n, ex in enumerate(new):
+        meta = new_meta(ex, slugs, suggested[n] if n < len(suggested) else None)
+        path = root / ARTICLES_DIR / topic_named(meta["topic"]).key / f"{meta['slug']}.md"
+        af = ArticleFile(meta, NEW_IMPLEMENTATION)
+        write_if_changed(path, af.render())
+        on_disk[path] = af
+        report.created.append(path)
     # The articles as load_articles would read them back, without reading every file again.
     write_toc(root, [to_article(root, path, on_disk[path]) for path in sorted(on_disk)])
     return report

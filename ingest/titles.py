@@ -60,12 +60,32 @@ def provisional_title(text: str) -> str:
     return clause or normalize(text)[:MAX_TITLE_LEN]
 
 
+# An ASCII word of the subject: letters first, hyphenated parts kept together (k-means, t-SNE),
+# not glued to a preceding digit (the x16 of 16x16).
+_SLUG_WORD_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*")
+_SLUG_STOPWORDS = frozenset("a an and are as at be by for from how in is it of on or the to vs what why with".split())
+MAX_SLUG_WORDS, MAX_SLUG_LEN = 3, 40
+
+
 def slug_base(text: str) -> str:
-    """ASCII words of the subject, or a content hash when there are none."""
+    """Up to three distinct ASCII words of the subject, or a content hash when there are none.
+
+    Repeated words (and words inside a word already taken: batch after batchnorm), single letters
+    (the z of a formula) and English stopwords are skipped, so an excerpt that names its subject
+    twice ("MoCo 动量对比学习 MoCo 把...") still reads well.
+    """
     subject = strip_leading_headings(normalize(text))
-    words = re.findall(r"[A-Za-z][A-Za-z0-9]*", subject[:80])
-    base = "-".join(w.lower() for w in words[:4])[:48].strip("-")
-    return base or "article-" + hashlib.sha1(normalize(text).encode("utf-8")).hexdigest()[:8]
+    words: list[str] = []
+    for word in _SLUG_WORD_RE.findall(subject[:120]):
+        w = word.lower()
+        if len(w) > 1 and w not in _SLUG_STOPWORDS and not any(w in chosen for chosen in words):
+            candidate = "-".join(words + [w])
+            if len(candidate) > MAX_SLUG_LEN:
+                break
+            words.append(w)
+            if len(words) == MAX_SLUG_WORDS:
+                break
+    return "-".join(words) or "article-" + hashlib.sha1(normalize(text).encode("utf-8")).hexdigest()[:8]
 
 
 def make_slug(text: str, taken: set[str]) -> str:

@@ -13,7 +13,9 @@ renders these outputs instead of executing anything itself.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+import socket
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -86,6 +88,26 @@ def stream_limit(article: Article) -> int:
     return _front_matter_number(article, "stream_limit", DEFAULT_STREAM_LIMIT, int)
 
 
+def notebook_resources(article: Article) -> dict[str, float]:
+    """What the notebook needs of a Ray node: front matter ``resources`` (e.g. ``{gpus: 1}``), else nothing.
+
+    Only the Ray engine schedules by it; the local engine checks it and otherwise ignores it.
+    """
+    value = article.extra.get("resources", {})
+    if not isinstance(value, dict) or not all(
+            isinstance(name, str) and name and isinstance(amount, (int, float)) and not isinstance(amount, bool)
+            and math.isfinite(amount) and amount > 0 for name, amount in value.items()):
+        raise InputError(article.path, f"resources must map resource names to positive numbers "
+                                       f"(e.g. {{gpus: 1}}), not {value!r}")
+    return dict(value)
+
+
+def current_key(root: Path, article: Article, env_digest: str, nb=None) -> str:
+    """The key a result of ``article`` must carry to count as current (see ``notebook_io``)."""
+    nb = read_article_notebook(Path(root) / article.path) if nb is None else nb
+    return execution_key(root, nb, env_digest, stream_limit=stream_limit(article))
+
+
 def _run_job(job: dict) -> dict:
     """Worker-process entry point: plain dicts in and out (picklable)."""
     res = execute_notebook(job["nb_json"], job["cwd"], job["timeout"], job["threads"], job["pythonpath"],
@@ -98,57 +120,76 @@ def _now() -> str:
 
 
 def run(root: Path, *, force: bool = False, only: list[str] | None = None, shard=None, jobs: int | None = None,
-        timeout: float = DEFAULT_TIMEOUT, progress: bool = True) -> list[ExecutionRecord]:
+        timeout: float = DEFAULT_TIMEOUT, progress: bool = True, ray: str | None = None) -> list[ExecutionRecord]:
     """Execute the selected articles; returns their records (cached ones included).
 
+    ``ray``: run the notebooks as Ray tasks (``runner.ray_engine``) instead of in the local worker
+    pool: ``"local"`` starts a Ray instance with ``jobs`` CPUs, an address (``auto``,
+    ``ray://host:10001``) joins that cluster, where ``jobs`` (if given) caps the notebooks in flight.
+
     Raises ``InputError`` (before running anything) for an unknown slug, a bad shard or a
-    broken article file.
+    broken article file, or a Ray cluster that cannot be reached.
     """
     root = Path(root).resolve()
     articles = load_articles(root)
     selected = select_articles(articles, only, shard)
     env_digest = environment_digest(root)
+    requested_jobs = jobs
     jobs = max(1, jobs or os.cpu_count() or 1)
+    engine_name, host = ("ray" if ray else "local"), socket.gethostname()
     threads = max(1, (os.cpu_count() or 1) // jobs)
     records: dict[str, ExecutionRecord] = {}
+    resources = {a.slug: notebook_resources(a) for a in selected}  # checked even when cached: nothing written yet
     todo = []
     for a in selected:
         nb = read_article_notebook(root / a.path)
-        limit = stream_limit(a)
-        key = execution_key(root, nb, env_digest, stream_limit=limit)
+        key = current_key(root, a, env_digest, nb)
         previous = load_record(root, a.slug)
         executed = layout.executed_notebook(root, a.path)
-        if not force and previous and previous.key == key and previous.status == "ok" and executed.exists():
+        if not force and previous and previous.key == key and not previous.failed and executed.exists():
             records[a.slug] = replace(previous, cached=True)
             save_record(root, records[a.slug])  # so report.json says what this run did
             if not is_published(root, nb):  # e.g. _build/.jupyter_cache was deleted: hand the outputs back
                 publish(root, a, nbformat.read(executed, as_version=4), previous.seconds, previous.status)
             continue
         if not code_cells(nb):  # nothing to run: no kernel needed
-            records[a.slug] = ExecutionRecord(a.slug, a.path.as_posix(), "ok", False, 0.0, NO_CODE_DEVICE, _now(), key)
+            records[a.slug] = ExecutionRecord(a.slug, a.path.as_posix(), "no-code", False, 0.0, NO_CODE_DEVICE, _now(),
+                                              key, engine=engine_name, host=host)
             _store(root, a, nb, records[a.slug])
             continue
         log = layout.kernel_log(root, a.slug)
         log.parent.mkdir(parents=True, exist_ok=True)
         todo.append({"slug": a.slug, "nb_json": nbformat.writes(nb), "cwd": str((root / a.path).parent),
-                     "timeout": notebook_timeout(a, timeout), "stream_limit": limit, "threads": threads,
-                     "pythonpath": str(root),
+                     "timeout": notebook_timeout(a, timeout), "stream_limit": stream_limit(a), "threads": threads,
+                     "resources": resources[a.slug], "pythonpath": str(root),
                      "key": key, "started": _now(), "kernel_log": str(log)})
     by_slug = {a.slug: a for a in articles}
     if todo:
-        bar = tqdm(total=len(todo), desc=f"executing ({jobs} workers)", unit="nb", disable=not progress, file=sys.stderr)
-        for out in _execute_all(todo, jobs):
-            a = by_slug[out["slug"]]
-            rec = ExecutionRecord(
-                slug=a.slug, path=a.path.as_posix(), status=out["status"], cached=False,
-                seconds=round(out["seconds"], 2), device=out["device"], started=out["started"], key=out["key"],
-                versions=out["versions"], failed_cell=out["failed_cell"], failed_source=out["failed_source"],
-                traceback=out["traceback"])
-            records[a.slug] = rec
-            _store(root, a, nbformat.reads(out["nb_json"], as_version=4), rec)
-            bar.set_postfix_str(f"{a.slug}: {rec.status} {rec.seconds:.0f}s")
-            bar.update()
-        bar.close()
+        cluster = None
+        if ray:
+            from runner.ray_engine import LOCAL, Cluster
+
+            cluster = Cluster.connect(ray, num_cpus=jobs)
+            results, desc = cluster.execute_all(todo, None if ray == LOCAL else requested_jobs), cluster.describe()
+        else:
+            results, desc = _execute_all(todo, jobs), f"{jobs} workers"
+        try:
+            bar = tqdm(total=len(todo), desc=f"executing ({desc})", unit="nb", disable=not progress, file=sys.stderr)
+            for out in results:
+                a = by_slug[out["slug"]]
+                rec = ExecutionRecord(
+                    slug=a.slug, path=a.path.as_posix(), status=out["status"], cached=False,
+                    seconds=round(out["seconds"], 2), device=out["device"], started=out["started"], key=out["key"],
+                    versions=out["versions"], failed_cell=out["failed_cell"], failed_source=out["failed_source"],
+                    traceback=out["traceback"], engine=engine_name, host=out.get("host", host))
+                records[a.slug] = rec
+                _store(root, a, nbformat.reads(out["nb_json"], as_version=4), rec)
+                bar.set_postfix_str(f"{a.slug}: {rec.status} {rec.seconds:.0f}s")
+                bar.update()
+            bar.close()
+        finally:
+            if cluster is not None:
+                cluster.close()
     write_report(root, [a.slug for a in articles])
     return [records[a.slug] for a in selected]
 

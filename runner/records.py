@@ -12,8 +12,10 @@ from pathlib import Path
 from kb import layout
 from kb.files import json_text, read_json, write_if_changed, write_json
 
-STATUSES = ("ok", "failed", "timeout")
+STATUSES = ("ok", "no-code", "failed", "timeout")
+PASSED = ("ok", "no-code")  # not failures: "no-code" is an article that has no implementation yet
 NO_CODE_DEVICE = "none"  # an article without code cells: nothing ran, no kernel started
+NO_CODE_LABEL = "待实现 · needs an implementation"
 
 
 @dataclass
@@ -31,6 +33,9 @@ class ExecutionRecord:
     failed_source: str | None = None
     traceback: str | None = None
     python: str = platform.python_version()
+    # Where it ran; not part of the key. Records written before these fields existed were all local.
+    engine: str = "local"  # "local" (the worker pool) or "ray"
+    host: str = ""  # the machine that ran the kernel (socket.gethostname()); the driver's for a no-code record
 
     @classmethod
     def from_json(cls, data: dict) -> "ExecutionRecord":
@@ -39,6 +44,10 @@ class ExecutionRecord:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    @property
+    def failed(self) -> bool:
+        return self.status not in PASSED
 
 
 def load_record(root: Path, slug: str) -> ExecutionRecord | None:

@@ -16,12 +16,15 @@ def format_table(records: list[ExecutionRecord]) -> str:
 
 def summary(records: list[ExecutionRecord], wall: float | None = None) -> str:
     n_ok = sum(r.status == "ok" for r in records)
+    n_no_code = sum(r.status == "no-code" for r in records)
+    n_failed = sum(r.failed for r in records)
     n_cached = sum(r.cached for r in records)
-    text = f"{len(records)} notebooks: {n_ok} ok, {len(records) - n_ok} failed/timed out, {n_cached} from cache"
+    text = (f"{len(records)} notebooks: {n_ok} ok, {n_no_code} without code yet, {n_failed} failed/timed out, "
+            f"{n_cached} from cache")
     return text + (f"; {wall:.1f} s wall" if wall is not None else "")
 
 
 def failures_text(records: list[ExecutionRecord]) -> str:
     parts = [f"--- {r.slug} ({r.path}): {r.status} at {failure_location(r)}\n{(r.traceback or '')[-1500:]}"
-             for r in records if r.status != "ok"]
+             for r in records if r.failed]
     return "\n".join(parts)

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import tempfile
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium here; GitHub's Ubuntu runners ship Google Chrome instead. KB_CHROMIUM overrides.
+CHROMIUM = os.environ.get("KB_CHROMIUM") or next(
+    (p for p in ("/usr/bin/chromium", "/usr/bin/google-chrome") if os.path.exists(p)), "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 

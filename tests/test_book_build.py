@@ -116,11 +116,31 @@ def test_incremental_build_follows_curated_front_matter_changes(tmp_path):
     assert "新标签" in tags and "改过的标题 DDP" in tags
 
 
-def test_article_without_code_says_so_alike_on_its_page_and_the_status_page(built):
+def test_article_without_code_is_marked_on_its_page_the_home_page_and_the_status_page(built):
+    from runner.records import NO_CODE_LABEL
+
     a = article_starting(built, "Quick Start")
-    badge = page(built, a).select_one(".kb-badge").get_text(" ", strip=True)
-    assert badge.startswith("no code to execute") and "CPU" not in badge
+    badge = page(built, a).select_one(".kb-badge.kb-badge-no-code")
+    assert badge is not None and badge.get_text(strip=True) == NO_CODE_LABEL
+    home = BeautifulSoup((built / "_build/html/book/index.html").read_text(encoding="utf-8"), "html.parser")
+    newest = [li for li in home.select("main ul.kb-article-list li") if a.title in li.get_text()]
+    assert newest and all(li.select_one(".kb-no-code") for li in newest)
     status = BeautifulSoup((built / "_build/html/book/status.html").read_text(encoding="utf-8"), "html.parser")
     (row,) = [tr for tr in status.select("table.kb-status tbody tr") if a.title in tr.get_text()]
     cells = [td.get_text(strip=True) for td in row.find_all("td")]
-    assert cells[1:2] == ["ok"] and cells[3] == "no code"
+    assert cells[1] == NO_CODE_LABEL and cells[3] == "no code"
+    n = len(load_articles(built))
+    assert f"{n} 篇文章 · articles: 0 ok, {n} {NO_CODE_LABEL}, 0 failed / timed out." in status.get_text()
+    assert not status.select("section[id^=failure-]")
+
+
+def test_articles_without_code_are_not_failures(built):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    proc = subprocess.run([sys.executable, "-m", "book", "--root", str(built), "report"],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert "0 ok, 42 without code yet, 0 failed/timed out" in proc.stdout

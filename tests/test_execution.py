@@ -207,7 +207,7 @@ def test_cli_report_prints_every_record_and_fails_when_one_failed(executed, tmp_
     proc = book_cli(root, "report")
     assert proc.returncode == 1
     assert {s: row[0] for s, row in table_rows(proc.stdout).items()} == {s: r.status for s, r in recs.items()}
-    assert "6 notebooks: 3 ok, 3 failed/timed out" in proc.stdout
+    assert "6 notebooks: 3 ok, 0 without code yet, 3 failed/timed out" in proc.stdout
     empty = make_project(tmp_path / "empty")
     none = book_cli(empty, "report")
     assert none.returncode == 1 and "no execution records yet" in none.stderr
@@ -315,7 +315,7 @@ def test_tagging_a_cell_reruns_it_and_the_book_builds_from_the_cache(project_cop
         assert section is not None and f"{slug}: {state}" in section.get_text()
     assert "boom: deliberate failure" in status.select_one("section#failure-fails").get_text()
     assert "raise ValueError" in status.select_one("section#failure-fails").get_text()
-    assert "3 ok, 3 failed / timed out" in status.get_text()
+    assert "3 ok, 0 待实现 · needs an implementation, 3 failed / timed out" in status.get_text()
 
 
 def test_build_refuses_when_outputs_are_missing(project_copy):

@@ -18,7 +18,7 @@ from bs4 import BeautifulSoup
 from ingest.store import load_articles
 from ingest.topics import topic_named
 from kb import layout
-from runner.records import device_label, load_record
+from runner.records import NO_CODE_LABEL, device_label, load_record
 from tests.conftest import REPO
 
 SITE = layout.html_dir(REPO)
@@ -96,6 +96,8 @@ def test_article_page_has_title_badge_outputs_and_related(article):
     badge = main.select_one(".kb-badge").get_text(" ", strip=True)
     if record.status == "ok":
         assert badge.startswith(f"executed on {device_label(record.device)} · {record.seconds:.1f} s"), badge
+    elif record.status == "no-code":
+        assert badge == NO_CODE_LABEL
     else:
         assert "execution " + record.status in badge
     nb = json.loads(layout.executed_notebook(REPO, article.path).read_text(encoding="utf-8"))

