@@ -205,7 +205,7 @@ def _execute_all(todo: list[dict], jobs: int):
     for job in retry:
         again = yield from _in_pool([job], 1)
         if again:
-            yield _crashed(job)
+            yield failed_result(job, "the worker process running this notebook died (killed or out of memory)")
 
 
 def _in_pool(jobs_: list[dict], workers: int):
@@ -223,9 +223,10 @@ def _in_pool(jobs_: list[dict], workers: int):
     return lost
 
 
-def _crashed(job: dict) -> dict:
+def failed_result(job: dict, reason: str, host: str | None = None) -> dict:
+    """The result of a notebook that never ran to its end for a reason outside its cells."""
     return {**job, "status": "failed", "seconds": 0.0, "device": "cpu", "versions": {}, "failed_cell": None,
-            "failed_source": None, "traceback": "the worker process running this notebook died (killed or out of memory)"}
+            "failed_source": None, "traceback": reason, "host": host or socket.gethostname()}
 
 
 def _store(root: Path, article: Article, nb, rec: ExecutionRecord) -> None:

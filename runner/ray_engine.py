@@ -30,6 +30,7 @@ from typing import Iterator
 
 from kb.cli import InputError
 from kb.files import atomic_write_text
+from runner.engine import failed_result
 
 LOCAL = "local"  # --ray without an address: start a Ray instance on this machine
 # Front-matter names → Ray's task options and the cluster's resource names; any other name is a
@@ -42,12 +43,6 @@ def _describe(resources: dict) -> str:
     return ", ".join(f"{name}: {amount:g}" for name, amount in resources.items())
 
 
-def _failed(job: dict, reason: str, host: str | None = None) -> dict:
-    """A result for a notebook that never ran to its end for a reason outside its cells."""
-    return {**job, "status": "failed", "seconds": 0.0, "device": "cpu", "versions": {}, "failed_cell": None,
-            "failed_source": None, "traceback": reason, "host": host or socket.gethostname()}
-
-
 def run_on_node(job: dict) -> dict:
     """The Ray task: the local pool's worker function, on whichever node Ray picked.
 
@@ -58,7 +53,7 @@ def run_on_node(job: dict) -> dict:
 
     host = socket.gethostname()
     if not os.path.isdir(job["cwd"]):
-        return _failed(job, f"the project is not at {job['cwd']} on Ray node {host}: every node needs this "
+        return failed_result(job, f"the project is not at {job['cwd']} on Ray node {host}: every node needs this "
                             f"checkout at the same path (a shared filesystem or the same clone)", host)
     with tempfile.TemporaryDirectory(prefix="kb-ray-") as tmp:
         log = os.path.join(tmp, "kernel.log")
@@ -150,7 +145,7 @@ class Cluster:
         for job in todo:
             options, demand = self._options(job)
             if not any(all(node.get(name, 0) >= amount for name, amount in demand.items()) for node in nodes):
-                yield _failed(job, f"no node of the Ray cluster offers {_describe(job['resources'])} "
+                yield failed_result(job, f"no node of the Ray cluster offers {_describe(job['resources'])} "
                                    f"(asked for by the front matter's `resources`); the notebook was not run")
                 continue
             cpus = options["num_cpus"]
@@ -166,7 +161,7 @@ class Cluster:
                 try:
                     pending[task.options(**options).remote(job)] = job
                 except (ValueError, TypeError) as exc:  # options Ray refuses (e.g. a reserved resource name)
-                    yield _failed(job, f"Ray refused the front matter's `resources` "
+                    yield failed_result(job, f"Ray refused the front matter's `resources` "
                                        f"({_describe(job['resources'])}): {exc}")
             if not pending:
                 continue
@@ -176,14 +171,14 @@ class Cluster:
                 try:
                     out = ray.get(ref)
                 except rex.RayTaskError as exc:  # the task itself raised (e.g. this project is not importable there)
-                    yield _failed(job, f"the Ray task running this notebook raised: {exc}"[-4000:])
+                    yield failed_result(job, f"the Ray task running this notebook raised: {exc}"[-4000:])
                     continue
                 except lost as exc:  # a system failure, already retried once by Ray (max_retries=1)
-                    yield _failed(job, f"the Ray worker running this notebook was lost ({type(exc).__name__}), "
+                    yield failed_result(job, f"the Ray worker running this notebook was lost ({type(exc).__name__}), "
                                        f"also on its one retry: {exc}"[-4000:])
                     continue
                 except rex.RayError as exc:  # e.g. unschedulable, a runtime environment that failed to set up
-                    yield _failed(job, f"Ray could not run this notebook ({type(exc).__name__}): {exc}"[-4000:])
+                    yield failed_result(job, f"Ray could not run this notebook ({type(exc).__name__}): {exc}"[-4000:])
                     continue
                 text = out.pop("kernel_log_text", "")
                 atomic_write_text(Path(out["kernel_log"]), text)
