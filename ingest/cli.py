@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from ingest.store import load_articles
 from ingest.sync import ingest
@@ -56,8 +57,6 @@ def cmd_run(args) -> int:
 
 
 def parser():
-    from pathlib import Path
-
     p = cli.parser("python -m ingest", "Ingest transmission feeds into article notebooks under articles/.")
     p.set_defaults(func=cmd_run, sources=[], topics="embedding")  # bare `python -m ingest`: ingest feeds/
     sub = p.add_subparsers(dest="command", metavar="COMMAND")

@@ -109,7 +109,6 @@ def ingest(root: Path, sources: list[Path], suggest_topics: TopicSuggester | Non
 
     excerpts = merge_entries(entries)
     report.excerpts = len(excerpts)
-    curated = [to_article(root, path, af) for path, af in existing]
     # Item i of the index is existing[i]'s excerpt, normalized; both grow together. The distinct
     # excerpts of one run are never cuts of each other (merge_entries folded those), so new
     # articles need no place in it: an excerpt can only ever extend an article that existed before.
@@ -134,7 +133,9 @@ def ingest(root: Path, sources: list[Path], suggest_topics: TopicSuggester | Non
         write_if_changed(path, af.render())
         on_disk[path] = af
 
-    suggested = suggest_topics(curated, [ex.text for ex in new]) if (new and suggest_topics and curated) else []
+    suggested = []
+    if new and suggest_topics and existing:  # compared with the articles that existed, as updated above
+        suggested = suggest_topics([to_article(root, path, af) for path, af in existing], [ex.text for ex in new])
     slugs = SlugAllocator({str(af.meta["slug"]) for _, af in existing})
     for n, ex in enumerate(new):
         meta = new_meta(ex, slugs, suggested[n] if n < len(suggested) else None)

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from kb import layout
-from kb.layout import RELATED_FILE  # noqa: F401 - related.json is part of the index's layout
 from kb.files import atomic_write, write_json
 from search.chunks import Chunk, article_chunks
 

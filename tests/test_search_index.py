@@ -11,9 +11,10 @@ import faiss
 import numpy as np
 import pytest
 
+from kb import layout
 from search.chunks import article_chunks, implementation_text
 from search.index import (
-    INDEX_FILE, META_FILE, RELATED_FILE, IndexCorrupt, IndexMissing, IndexModelMismatch, build_index,
+    INDEX_FILE, META_FILE, IndexCorrupt, IndexMissing, IndexModelMismatch, build_index,
     index_dir, load_index,
 )
 from search.query import QueryError, Searcher
@@ -100,7 +101,7 @@ def test_removed_article_leaves_the_index(tmp_path):
     idx = load_index(tmp_path)
     assert "delta" not in {c["slug"] for c in idx.chunks.values()} and "delta" not in idx.articles
     assert idx.vectors.ntotal == len(idx.chunks) and report.removed > 0
-    related = json.loads((index_dir(tmp_path) / RELATED_FILE).read_text(encoding="utf-8"))
+    related = json.loads(layout.related_file(tmp_path).read_text(encoding="utf-8"))
     assert "delta" not in related and all(n["slug"] != "delta" for ns in related.values() for n in ns)
     hits = Searcher(tmp_path, FakeEmbedder()).search("混合精度训练 FP16", k=10)
     assert "delta" not in [r.slug for r in hits]
@@ -150,7 +151,7 @@ def test_corrupted_index_file_gives_a_clear_error(tmp_path, damage):
 
 def test_related_json_lists_five_nearest_others_best_first(tmp_path):
     build_index(tmp_path, corpus(), FakeEmbedder())
-    related = json.loads((index_dir(tmp_path) / RELATED_FILE).read_text(encoding="utf-8"))
+    related = json.loads(layout.related_file(tmp_path).read_text(encoding="utf-8"))
     slugs = {a.slug for a in corpus()}
     assert set(related) == slugs
     for slug, neighbours in related.items():
