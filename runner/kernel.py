@@ -66,8 +66,25 @@ def _error_excerpt(cell) -> str:
     return ""
 
 
+# A kernel that never came up (two processes racing for the same free port, a start-up crash on a
+# loaded machine) says nothing about the notebook: it is started once more before the run is failed.
+START_ATTEMPTS = 2
+
+
 def execute_notebook(nb_json: str, cwd: str, timeout: float, threads: int, pythonpath: str,
                      kernel_log: str = os.devnull, stream_limit: int = DEFAULT_STREAM_LIMIT) -> KernelResult:
+    for attempt in range(1, START_ATTEMPTS + 1):
+        result, started = _execute_once(nb_json, cwd, timeout, threads, pythonpath, kernel_log, stream_limit,
+                                        append_log=attempt > 1)
+        if started or result.status == "ok":
+            return result
+    result.traceback = f"the kernel did not start ({START_ATTEMPTS} attempts): {result.traceback}"[-4000:]
+    return result
+
+
+def _execute_once(nb_json: str, cwd: str, timeout: float, threads: int, pythonpath: str, kernel_log: str,
+                  stream_limit: int, append_log: bool) -> tuple[KernelResult, bool]:
+    """One kernel, one pass over the notebook; also says whether the kernel came up at all."""
     nb = nbformat.reads(nb_json, as_version=4)
     # record_timing off: cell metadata stays exactly as read, so jupyter-cache hashes still match.
     # No per-cell limit: the whole-notebook limit below is the one that counts.
@@ -75,7 +92,7 @@ def execute_notebook(nb_json: str, cwd: str, timeout: float, threads: int, pytho
                             resources={"metadata": {"path": cwd}}, record_timing=False, allow_errors=False,
                             startup_timeout=180)  # a loaded machine starts kernels slowly
     probe = nbformat.v4.new_code_cell(PROBE)
-    state = {"index": None, "timed_out": False}
+    state = {"index": None, "timed_out": False, "started": False}
 
     async def run_cells():
         for index, cell in enumerate(nb.cells):
@@ -85,8 +102,9 @@ def execute_notebook(nb_json: str, cwd: str, timeout: float, threads: int, pytho
 
     async def run_all():
         # The kernel's own stderr (start-up chatter, crash messages) goes to a log file, not the terminal.
-        with open(kernel_log, "w") as log:
+        with open(kernel_log, "a" if append_log else "w") as log:
             async with client.async_setup_kernel(env=kernel_env(threads, pythonpath), stderr=log):
+                state["started"] = True
                 # The limit covers the notebook's cells, not the kernel's start-up on a loaded machine.
                 cells = asyncio.ensure_future(run_cells())
                 done, _ = await asyncio.wait({cells}, timeout=timeout)
@@ -130,7 +148,7 @@ def execute_notebook(nb_json: str, cwd: str, timeout: float, threads: int, pytho
                 result.device, result.versions = info["device"], info["versions"]
     cap_streams(nb, stream_limit)  # here, before the notebook travels back to the parent process
     result.nb_json = nbformat.writes(nb)
-    return result
+    return result, state["started"]
 
 
 def _kill_kernel(client) -> None:

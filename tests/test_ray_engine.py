@@ -69,8 +69,10 @@ def _outputs(root, slug):
 def test_ray_and_the_local_pool_give_the_same_statuses_and_outputs(both):
     (local_root, local), (ray_root, on_ray) = both
     same = set(PROJECT) - {"wants-gpu"}
-    assert {s: on_ray[s].status for s in same} == {s: local[s].status for s in same} == {
-        "ok-one": "ok", "fails": "failed", "hangs": "timeout", "plots": "ok", "wants-slot": "ok"}
+    expected = {"ok-one": "ok", "fails": "failed", "hangs": "timeout", "plots": "ok", "wants-slot": "ok"}
+    why = {f"{engine_}:{s}": recs[s].traceback for engine_, recs in (("ray", on_ray), ("local", local))
+           for s in same if recs[s].status != expected[s]}
+    assert {s: on_ray[s].status for s in same} == {s: local[s].status for s in same} == expected, why
     for slug in ("ok-one", "plots", "wants-slot", "fails"):  # deterministic cells: identical outputs
         assert _outputs(ray_root, slug)[1] == _outputs(local_root, slug)[1], slug
     assert any(o["output_type"] == "display_data" and "image/png" in o["data"] for o in _outputs(ray_root, "plots")[1][0])
@@ -87,7 +89,8 @@ def test_a_failing_notebook_is_isolated_and_not_retried_under_ray(both):
     fail = on_ray["fails"]
     assert fail.status == "failed" and "boom: deliberate failure" in fail.traceback
     assert fail.failed_cell is not None and "raise ValueError" in fail.failed_source
-    assert on_ray["ok-one"].status == on_ray["plots"].status == "ok"
+    assert on_ray["ok-one"].status == on_ray["plots"].status == "ok", (on_ray["ok-one"].traceback,
+                                                                       on_ray["plots"].traceback)
 
 
 def test_the_time_limit_holds_under_ray(both):
