@@ -26,6 +26,8 @@ class Article:
     implementation: str = ""  # raw MyST of the implementation region
     feed_hash: str = ""
     extra: dict = field(default_factory=dict)  # other front-matter keys (e.g. execution timeout)
+    abstract: str = ""  # people-written summaries (front matter), shown under the title
+    abstract_en: str = ""
 
     @property
     def docname(self) -> str:
@@ -46,6 +48,7 @@ def to_article(root: Path, path: Path, af: ArticleFile) -> Article:
         feeds=list(m.get("feeds") or []), text=str(m["excerpt"]), path=path.relative_to(root),
         implementation=af.implementation, feed_hash=str(m.get("feed_hash") or ""),
         extra={k: v for k, v in m.items() if k not in KNOWN_FIELDS},
+        abstract=str(m.get("abstract") or ""), abstract_en=str(m.get("abstract_en") or ""),
     )
 
 

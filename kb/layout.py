@@ -24,6 +24,7 @@ JUPYTER_CACHE = PurePosixPath(BUILD, ".jupyter_cache")  # what Jupyter Book read
 # search: FAISS index, sidecar, lexical index, related articles
 SEARCH = PurePosixPath(BUILD, "search")
 RELATED_FILE = "related.json"
+BROWSER_SEARCH = "browser"  # under SEARCH: what the static site's in-browser search loads
 # book: the site
 HTML = PurePosixPath(BUILD, "html")
 
@@ -55,6 +56,10 @@ def jupyter_cache_dir(root: Path) -> Path:
 
 def search_dir(root: Path) -> Path:
     return Path(root) / SEARCH
+
+
+def browser_search_dir(root: Path) -> Path:
+    return search_dir(root) / BROWSER_SEARCH
 
 
 def related_file(root: Path) -> Path:

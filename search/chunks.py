@@ -1,9 +1,12 @@
 """Cutting an article into the pieces of text that get embedded.
 
-An article yields one title chunk (zh + en titles, topic, tags), chunks of its
-feed text, and chunks of its implementation's narrative and code comments.
-Each body chunk carries the article's titles in front: a chunk about "公式一"
-means little on its own, and the titles are what most readers' questions name.
+An article yields one title chunk (zh + en titles, topic, tags), one chunk per
+abstract (the people-written summaries of the front matter, one per language),
+chunks of its feed text, and chunks of its implementation's narrative and code
+comments, cut section by section. Each body chunk carries the article's titles
+in front, and an implementation chunk also its section's heading: a chunk about
+"公式一" means little on its own, and titles and headings are what most
+readers' questions name.
 """
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ import io
 import re
 import tokenize
 from dataclasses import dataclass
+
+from search.snippets import readable_math
 
 MAX_CHARS = 400  # well under e5's 512 tokens even for dense Chinese text
 
@@ -25,7 +30,7 @@ _SENTENCE_END = re.compile(r"(?<=[。！？；!?;])|(?<=\.)(?=\s)|\n+")
 @dataclass(frozen=True)
 class Chunk:
     slug: str
-    kind: str  # "title" | "text" | "impl"
+    kind: str  # "title" | "abstract" | "text" | "impl"
     n: int  # position among the article's chunks
     body: str  # what a reader sees in a snippet
     text: str  # what the model embeds
@@ -77,22 +82,55 @@ def code_comments(code: str) -> str:
     return "\n".join(c for c in comments if c)
 
 
+_HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.MULTILINE)
+
+
 def implementation_text(myst: str) -> str:
     """Narrative plus code comments of an implementation region, markup removed.
 
     A region without any code cell is the placeholder every new article starts
     with; indexing it would make all such articles look alike.
     """
+    return "\n".join(f"{h}\n{t}" if h else t for h, t in implementation_sections(myst))
+
+
+def implementation_sections(myst: str) -> list[tuple[str, str]]:
+    """(heading, narrative + code comments) for each section of an implementation region."""
     if not _CODE_CELL.search(myst):
-        return ""
-    parts = []
-    pos = 0
+        return []
+    # Headings inside code cells are comments, not sections: cut only the text between cells.
+    pieces, pos = [], 0
     for m in _CODE_CELL.finditer(myst):
-        parts.append(_narrative(myst[pos : m.start()]))
-        parts.append(code_comments(_CELL_OPTIONS.sub("", m.group(1))))
+        pieces.append(("md", myst[pos : m.start()]))
+        pieces.append(("code", code_comments(_CELL_OPTIONS.sub("", m.group(1)))))
         pos = m.end()
-    parts.append(_narrative(myst[pos:]))
-    return "\n".join(p for p in parts if p)
+    pieces.append(("md", myst[pos:]))
+    sections: list[list] = [["", []]]
+    for kind, text in pieces:
+        if kind == "code":
+            sections[-1][1].append(("code", text))
+            continue
+        last = 0
+        for h in _HEADING.finditer(text):
+            sections[-1][1].append(("md", _narrative(text[last : h.start()])))
+            sections.append([_strip_inline(h.group(1)), []])
+            last = h.end()
+        sections[-1][1].append(("md", _narrative(text[last:])))
+    out = []
+    for heading, (prose, comments) in ((h, _split_parts(parts)) for h, parts in sections):
+        # Prose first: it is what a snippet should open with; code comments follow it.
+        body = "\n".join(p for p in prose + comments if p)
+        if body:
+            out.append((heading, body))
+    return out
+
+
+def _split_parts(parts: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    return [t for k, t in parts if k == "md"], [t for k, t in parts if k == "code"]
+
+
+def _strip_inline(text: str) -> str:
+    return re.sub(r"[`*_]|\{[^}]*\}", "", text).strip()
 
 
 def _narrative(md: str) -> str:
@@ -103,7 +141,7 @@ def _narrative(md: str) -> str:
         if not s or s == "+++" or s.startswith("%") or re.fullmatch(r"\(.+\)=", s) or s == "---":
             continue
         lines.append(s.lstrip("#").strip())
-    return "\n".join(lines)
+    return readable_math("\n".join(lines))
 
 
 def title_block(article) -> str:
@@ -115,7 +153,13 @@ def article_chunks(article) -> list[Chunk]:
     head = title_block(article)
     title_body = "\n".join(x for x in (head, article.topic or "", "、".join(article.tags or [])) if x)
     chunks = [Chunk(slug, "title", 0, title_body, title_body)]
-    for kind, source in (("text", article.text or ""), ("impl", implementation_text(article.implementation or ""))):
-        for piece in pack(source):
-            chunks.append(Chunk(slug, kind, len(chunks), piece, f"{head}\n{piece}"))
+    for summary in (getattr(article, "abstract", ""), getattr(article, "abstract_en", "")):
+        if summary:
+            chunks.append(Chunk(slug, "abstract", len(chunks), summary, f"{head}\n{summary}"))
+    for piece in pack(article.text or ""):
+        chunks.append(Chunk(slug, "text", len(chunks), piece, f"{head}\n{piece}"))
+    for heading, section in implementation_sections(article.implementation or ""):
+        for piece in pack(section):
+            prefix = f"{head}\n{heading}" if heading else head
+            chunks.append(Chunk(slug, "impl", len(chunks), piece, f"{prefix}\n{piece}"))
     return chunks

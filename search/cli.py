@@ -34,8 +34,19 @@ def _articles(root: Path):
 def cmd_build(args) -> int:
     from search.index import build_index, index_dir
 
-    report = build_index(args.root, _articles(args.root), _embedder(args), full=args.full)
+    from search import browser_export
+    from search.query import Searcher
+
+    embedder = _embedder(args)
+    report = build_index(args.root, _articles(args.root), embedder, full=args.full)
     print(f"search index: {report.summary()} -> {index_dir(args.root)}")
+    exported = browser_export.export(args.root, Searcher(args.root, embedder))
+    if exported is None:
+        print(f"browser search: not exported ({embedder.name} is not an exported ONNX model); "
+              f"the static site keeps keyword search")
+    else:
+        size = sum(p.stat().st_size for p in exported.rglob("*") if p.is_file())
+        print(f"browser search: {size / 1e6:.1f} MB -> {exported}")
     return cli.OK
 
 
@@ -90,8 +101,9 @@ def parser():
     p.add_argument("--model", default=None,
                    help=f"sentence-transformers model name or path (default: ${MODEL_ENV} or {DEFAULT_MODEL})")
     p.add_argument("--query-engine", choices=QUERY_ENGINES, default=None,
-                   help=f"what embeds queries: numpy (fast start; the bundled model), sentence-transformers, "
-                        f"or auto, the first that can (default: ${QUERY_ENGINE_ENV} or auto)")
+                   help=f"what embeds: onnx (the exported int8 model, passages and queries, as in the "
+                        f"browser), numpy or sentence-transformers (fp32 passages; queries in NumPy or torch), "
+                        f"or auto: onnx when the model exports (default: ${QUERY_ENGINE_ENV} or auto)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     b = cli.subcommand(sub, "build", "build or update the index and related.json", cmd_build)

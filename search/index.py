@@ -9,8 +9,7 @@ Layout under ``<root>/_build/search/``:
 - ``meta.json``: the model and dimension that built the vectors, and for every
   int64 id which article and chunk it holds and the chunk's content hash.
 - ``related.json``: each article's five nearest articles, for the static site.
-- ``bm25.npz`` and ``tokens.json``: the lexical side of hybrid search
-  (see ``search.lexical``).
+- ``bm25.npz``: the lexical side of hybrid search (see ``search.lexical``).
 
 Ids are never reused: an unchanged chunk keeps its id across rebuilds, a new
 or edited one gets a fresh id.
@@ -108,10 +107,10 @@ def save_index(root: Path, idx: SearchIndex) -> None:
 
     d = index_dir(root)
     atomic_write(d / INDEX_FILE, lambda p: faiss.write_index(idx.vectors, str(p)))
-    toks = lexical.chunk_tokens(idx, lexical.read_tokens(d))
-    write_json(d / lexical.TOKENS_FILE, {str(i): t for i, t in sorted(toks.items())}, indent=None)
-    ids = sorted(toks)
-    lexical.LexicalIndex.from_tokens(ids, [toks[i] for i in ids]).save(d, atomic_write)
+    ids = sorted(idx.chunks)
+    docs = [lexical.tokens(lexical.chunk_text(idx.chunks[i], idx.articles.get(idx.chunks[i]["slug"], {}))) for i in ids]
+    lexical.LexicalIndex.from_tokens(ids, docs).save(d, atomic_write)
+    (d / "tokens.json").unlink(missing_ok=True)  # the per-chunk token cache of format 1: tokens are cheap now
     # The sidecar goes last and records what it expects of the vector file, so
     # a crash between the two renames is detected rather than trusted.
     meta = {

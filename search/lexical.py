@@ -1,57 +1,58 @@
-"""BM25 over jieba-segmented chunks, and reciprocal-rank fusion with the dense ranking.
+"""BM25 over chunks: the lexical half of hybrid search (fused in ``search.ranking``).
 
-Why it is on by default: on the labelled queries, fusing BM25 with the dense
-ranking lifted Chinese MRR from 0.87 to 0.94 at the cost of about 0.015 in
-English (`python -m search eval` prints both); e5-small blurs exact technical terms
-(DDP, GBDT, 显卡) that a lexical match catches.
+Why it is on by default: e5-small blurs exact technical terms (DDP, GBDT, set_epoch, 显卡) that a
+lexical match catches; ``python -m search eval`` prints dense alone and fused.
 
-The BM25 weights are computed at build time and stored as a sparse matrix
-(``bm25.npz``), so a query costs one column sum and the server never runs
-jieba over the corpus. Chunk tokens are kept beside it so an incremental
-build segments only new chunks.
+Tokens are lower-cased NFKC words of Latin letters and digits, and overlapping character bigrams
+of Chinese runs (a lone Chinese character is its own token): the usual segmentation for Chinese
+retrieval, and one the browser reproduces exactly (``book/_static/kb-search/core.mjs`` carries the
+same rule, and a test runs both on the same texts), which a dictionary segmenter such as jieba
+would not allow without shipping its dictionary.
+
+The BM25 weights are computed at build time and stored as a sparse matrix (``bm25.npz``) for the
+server and as postings for the browser, so a query costs one column sum.
 """
 from __future__ import annotations
 
 import json
-import logging
 import re
+import unicodedata
 from pathlib import Path
 
 import numpy as np
 
-RRF_K = 60  # the usual constant (Cormack et al. 2009); not tuned on our queries
 K1, B = 1.5, 0.75
 LEXICAL_FILE = "bm25.npz"
-TOKENS_FILE = "tokens.json"
 
-_WORD = re.compile(r"[\w\u3400-\u9fff]")
-_STOP = set(
-    "的 了 是 在 和 与 及 或 把 被 为 对 从 到 用 中 上 下 这 那 个 一个 怎么 怎样 什么 为什么 如何 可以 吗 呢 "
+CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+TOKEN_PATTERN = f"[a-z0-9]+|[{CJK}]+"
+_TOKEN = re.compile(TOKEN_PATTERN)
+STOP_WORDS = sorted(set(
     "a an the of to in on at for and or is are be do does did how what why which with by from i my it "
     "this that can should".split()
-)
-_jieba = None
-
-
-def _segmenter():
-    global _jieba
-    if _jieba is None:
-        import jieba
-
-        jieba.setLogLevel(logging.WARNING)
-        _jieba = jieba
-    return _jieba
+))
+STOP_CJK = sorted(set(
+    "的 了 是 在 和 与 及 或 把 被 为 对 从 到 用 中 上 下 这 那 个 吗 呢 "
+    "怎么 怎样 什么 为什 如何 可以 一个 这个 那个 我们 是什 么是 时候".split()
+))
+_STOP = frozenset(STOP_WORDS) | frozenset(STOP_CJK)
 
 
 def tokens(text: str) -> list[str]:
     out = []
-    for t in _segmenter().lcut_for_search(text.lower()):
-        t = t.strip()
-        if not t or t in _STOP or not _WORD.search(t):
-            continue
-        if t.isascii() and len(t) > 3 and t.endswith("s") and not t.endswith("ss"):
-            t = t[:-1]  # crude plural folding, so "GPUs" meets "GPU"
-        out.append(t)
+    for m in _TOKEN.finditer(unicodedata.normalize("NFKC", text).lower()):
+        t = m.group()
+        if t.isascii():
+            if t in _STOP:
+                continue
+            if len(t) > 3 and t.endswith("s") and not t.endswith("ss"):
+                t = t[:-1]  # crude plural folding, so "GPUs" meets "GPU"
+            out.append(t)
+        elif len(t) == 1:
+            if t not in _STOP:
+                out.append(t)
+        else:
+            out.extend(b for b in (t[i:i + 2] for i in range(len(t) - 1)) if b not in _STOP)
     return out
 
 
@@ -88,7 +89,9 @@ class LexicalIndex:
         df = np.bincount(cols_a, minlength=len(column)).astype(np.float64)
         idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
         norm = K1 * (1 - B + B * lengths[rows_a] / (avg or 1.0))
-        weights = idf[cols_a] * tf * (K1 + 1) / (tf + norm)
+        # Rounded to 1/1000: the browser receives them as integers (search.browser_export), and
+        # both engines then add up exactly the same numbers.
+        weights = np.round(idf[cols_a] * tf * (K1 + 1) / (tf + norm), 3)
         matrix = csr_matrix((weights.astype(np.float32), (rows_a, cols_a)), shape=(n, len(column)))
         terms = sorted(column, key=column.get)
         return cls(np.asarray(ids, dtype=np.int64), terms, matrix)
@@ -117,28 +120,3 @@ class LexicalIndex:
         with np.load(Path(directory) / LEXICAL_FILE) as z:
             matrix = csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
             return cls(z["ids"], json.loads(str(z["terms"])), matrix)
-
-
-def chunk_tokens(index, previous: dict[int, list[str]]) -> dict[int, list[str]]:
-    """Tokens for every chunk in the index, segmenting only chunks not seen before."""
-    out = {}
-    for i, c in index.chunks.items():
-        out[i] = previous.get(i) or tokens(chunk_text(c, index.articles.get(c["slug"], {})))
-    return out
-
-
-def read_tokens(directory: Path) -> dict[int, list[str]]:
-    try:
-        raw = json.loads((Path(directory) / TOKENS_FILE).read_text(encoding="utf-8"))
-        return {int(k): v for k, v in raw.items()}
-    except (OSError, ValueError):
-        return {}
-
-
-def rrf(*rankings: list[str]) -> dict[str, float]:
-    score: dict[str, float] = {}
-    for ranking in rankings:
-        for r, slug in enumerate(ranking, 1):
-            score[slug] = score.get(slug, 0.0) + 1.0 / (RRF_K + r)
-    return score
-

@@ -18,7 +18,10 @@ DEFAULT_MODEL = "multilingual-e5-small"
 MODEL_ENV = "KB_SEARCH_MODEL"
 CACHE_ENV = "KB_SEARCH_CACHE"
 QUERY_ENGINE_ENV = "KB_SEARCH_QUERY_ENGINE"
-QUERY_ENGINES = ("auto", "numpy", "sentence-transformers")
+# "onnx" (what "auto" picks when the model exports): passages and queries both go through the
+# exported int8 model the static site's browser search runs. "numpy" and "sentence-transformers"
+# embed passages with sentence-transformers (fp32) and differ in how queries are embedded.
+QUERY_ENGINES = ("auto", "onnx", "numpy", "sentence-transformers")
 # The bundled copy is 4-bit: its vectors differ slightly from the hub's fp32
 # intfloat/multilingual-e5-small, so it gets a name of its own and an index
 # built with one is never silently mixed with the other.
@@ -142,6 +145,41 @@ class Embedder:
         return self._encode(texts, self.passage_prefix)
 
 
-def load_embedder(name: str | None = None, device: str | None = None,
-                  query_engine: str | None = None) -> Embedder:
-    return Embedder(configured_model_name(name), device=device, query_engine=query_engine)
+def onnx_embedder(name: str, progress: bool = True):
+    """The exported int8 model for ``name`` (exported on first use, then cached).
+
+    Raises ``search.onnx_export.ExportError`` when the model cannot be exported.
+    """
+    from search import onnx_export
+    from search.onnx_embedder import OnnxEmbedder
+
+    source = Path(resolve_model_path(name))
+    if not source.is_dir():
+        raise onnx_export.ExportError(f"{name}: not a local sentence-transformers folder")
+    folder = onnx_export.exported_folder(cache_dir(), BUNDLED.get(name, name), source,
+                                         onnx_export.DEFAULT_ASCII_PIECES)
+    onnx_export.export(source, folder, progress=progress)
+    return OnnxEmbedder(f"{BUNDLED.get(name, name)}+{folder.name.rsplit('-onnx-', 1)[-1]}", folder)
+
+
+def load_embedder(name: str | None = None, device: str | None = None, query_engine: str | None = None,
+                  progress: bool = True):
+    """The embedder ``search build`` and the server use: the exported ONNX model when the model
+    exports (``auto``), else sentence-transformers, with a message saying why."""
+    import sys
+
+    from search.onnx_export import ExportError
+
+    name = configured_model_name(name)
+    engine = query_engine or os.environ.get(QUERY_ENGINE_ENV) or "auto"
+    if engine not in QUERY_ENGINES:
+        raise ValueError(f"query engine {engine!r} is not one of {', '.join(QUERY_ENGINES)}")
+    if engine in ("auto", "onnx"):
+        try:
+            return onnx_embedder(name, progress=progress)
+        except ExportError as exc:
+            if engine == "onnx":
+                raise ValueError(f"the onnx engine cannot run {name!r}: {exc}") from exc
+            print(f"search: cannot export {name!r} to ONNX ({exc}); embedding with sentence-transformers, "
+                  f"and the static site keeps keyword search only", file=sys.stderr)
+    return Embedder(name, device=device, query_engine="auto" if engine == "onnx" else engine)

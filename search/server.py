@@ -3,6 +3,8 @@
 - ``GET /api/search?q=...&k=...``: the same result objects as ``query --json``
   (a JSON list); bad input gets a 4xx with ``{"error": "..."}``.
 - ``GET /healthz``: model, counts, ``"status": "ok"``.
+- ``GET /_static/kb-search/engine.json``: ``{"engine": "server"}``, so the search page asks this
+  API instead of running the model in the browser (the static build's copy says ``"browser"``).
 - anything else: files from the built site (``_build/html``).
 
 The model and index are loaded once, before the port opens. Requests run on
@@ -22,6 +24,10 @@ from urllib.parse import unquote_to_bytes
 from search.query import MAX_K, MAX_QUERY_CHARS, QueryError
 
 DEFAULT_K = 10
+
+
+# The search page asks this file which engine answers (book/_static/kb-search/search.mjs).
+ENGINE_FILE = b"/_static/kb-search/engine.json"
 
 
 class BadRequest(ValueError):
@@ -71,6 +77,8 @@ class Handler(SimpleHTTPRequestHandler):
             return self._search(query)
         if path == b"/healthz":
             return self._health()
+        if path == ENGINE_FILE:  # the static build's copy says "browser"; served here, the API answers
+            return self._json(HTTPStatus.OK, {"engine": "server"})
         if path.startswith(b"/api/"):
             return self._json(HTTPStatus.NOT_FOUND, {"error": "no such API endpoint; try /api/search?q=..."})
         if not Path(self.directory).is_dir():

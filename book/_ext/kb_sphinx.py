@@ -303,8 +303,18 @@ def drop_thebe_scripts(app, pagename, templatename, context, doctree):
     context["script_files"] = [js for js in context.get("script_files", []) if not is_thebe(js)]
 
 
+def install_search_assets(app, exception):
+    if exception is not None or app.builder.format != "html":
+        return
+    from book import search_assets
+
+    for line in search_assets.install(Path(app.srcdir), Path(app.outdir)):
+        print(f"kb-search: {line}")  # not a Sphinx warning: a site without them still works
+
+
 def setup(app):
     app.connect("html-page-context", drop_thebe_scripts)
+    app.connect("build-finished", install_search_assets)
     app.connect("env-before-read-docs", _forget_articles)
     app.connect("html-page-context", escape_theme_page_title, priority=900)  # after the theme's (500)
     app.add_directive("kb-topics", TopicsDirective)

@@ -1,0 +1,203 @@
+// The ranking steps of search.ranking / search.lexical / search.snippets, in JavaScript, for the
+// in-browser engine. Constants come from the shipped meta.json (written by search.browser_export),
+// so Python and the browser rank with the same numbers; tests run both on the same inputs.
+// Nothing here touches the DOM: results are data, rendered by search.js with text nodes only.
+
+export const MAX_K = 50;
+export const CHUNKS_PER_RESULT = 8;  // search.query.CHUNKS_PER_RESULT
+const ENDS = new Set("。！？；!?;");
+const ELLIPSIS = "…";
+
+export function makeTokenizer(rule) {
+  const pattern = new RegExp(rule.pattern, "gu");
+  const stop = new Set(rule.stop);
+  const latin = /^[a-z0-9]+$/;
+  return function tokens(text) {
+    const out = [];
+    const norm = String(text).normalize("NFKC").toLowerCase();
+    for (const m of norm.matchAll(pattern)) {
+      let t = m[0];
+      if (latin.test(t)) {
+        if (stop.has(t)) continue;
+        if (t.length > 3 && t.endsWith("s") && !t.endsWith("ss")) t = t.slice(0, -1);
+        out.push(t);
+      } else if (t.length === 1) {
+        if (!stop.has(t)) out.push(t);
+      } else {
+        for (let i = 0; i + 1 < t.length; i++) {
+          const b = t.slice(i, i + 2);
+          if (!stop.has(b)) out.push(b);
+        }
+      }
+    }
+    return out;
+  };
+}
+
+// [start, end) ranges of ``text`` where one of ``terms`` (tokens of the query) occurs: a Latin term
+// at a word start (so "gpu" marks "GPUs"), a Chinese bigram anywhere. Merged, in order.
+export function termRanges(text, terms) {
+  const lower = String(text).toLowerCase();
+  const ranges = [];
+  for (const t of new Set(terms)) {
+    if (!t) continue;
+    const latin = /^[a-z0-9]+$/.test(t);
+    for (let at = lower.indexOf(t); at !== -1; at = lower.indexOf(t, at + 1)) {
+      if (latin && at > 0 && /[a-z0-9]/.test(lower[at - 1])) continue;
+      ranges.push([at, at + t.length]);
+    }
+  }
+  ranges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const merged = [];
+  for (const r of ranges) {
+    const last = merged[merged.length - 1];
+    if (last && r[0] <= last[1]) last[1] = Math.max(last[1], r[1]);
+    else merged.push([r[0], r[1]]);
+  }
+  return merged;
+}
+
+// (offset, sentence) pieces: cut after 。！？；!?; and after a "." followed by whitespace.
+export function sentences(text) {
+  const out = [];
+  let start = 0;
+  for (let i = 1; i < text.length; i++) {
+    const prev = text[i - 1];
+    if (ENDS.has(prev) || (prev === "." && /\s/u.test(text[i]))) {
+      out.push([start, text.slice(start, i)]);
+      start = i;
+    }
+  }
+  if (start < text.length) out.push([start, text.slice(start)]);
+  return out;
+}
+
+export function snippet(body, query, limit, tokens) {
+  const text = String(body).replace(/\s+/gu, " ").trim();
+  let start = 0;
+  const wanted = new Set(query ? tokens(query) : []);
+  if (wanted.size) {
+    let best = 0;
+    for (const [offset, sentence] of sentences(text)) {
+      const have = new Set(tokens(sentence));
+      let hits = 0;
+      for (const t of wanted) if (have.has(t)) hits++;
+      if (hits > best) { best = hits; start = offset; }
+    }
+  }
+  while (start < text.length && text[start] === " ") start++;
+  const head = start > 0 ? ELLIPSIS : "";
+  const rest = Array.from(text.slice(start));
+  if (rest.length <= limit) return head + rest.join("");
+  return head + rest.slice(0, limit - 1).join("").trimEnd() + ELLIPSIS;
+}
+
+// The index as the browser holds it: centred unit rows, kind penalties, BM25 postings.
+export class BrowserIndex {
+  constructor(meta, vectorBytes, postings, tokenRule) {
+    this.meta = meta;
+    const n = meta.count, d = meta.dimension, r = meta.ranking;
+    if (vectorBytes.byteLength !== n * d + 4 * n) {
+      throw new Error(`vectors.bin holds ${vectorBytes.byteLength} bytes; meta.json expects ${n * d + 4 * n}`);
+    }
+    const q = new Int8Array(vectorBytes, 0, n * d);
+    const scales = new Float32Array(vectorBytes.slice(n * d));
+    const mean = Float32Array.from(meta.mean);
+    this.rows = new Float32Array(n * d);
+    for (let i = 0; i < n; i++) {
+      let norm = 0;
+      for (let j = 0; j < d; j++) {
+        const v = q[i * d + j] * scales[i] - r.centering * mean[j];
+        this.rows[i * d + j] = v;
+        norm += v * v;
+      }
+      norm = Math.sqrt(norm) || 1;
+      for (let j = 0; j < d; j++) this.rows[i * d + j] /= norm;
+    }
+    this.mean = mean;
+    this.penalty = Float32Array.from(meta.chunks, (c) => r.kind_penalty[c.kind] || 0);
+    this.postings = postings;
+    this.tokens = makeTokenizer(tokenRule);
+  }
+
+  pool(k) { return Math.max(k, MAX_K) * CHUNKS_PER_RESULT; }
+
+  bestPerArticle(order, scores) {
+    const best = new Map();
+    for (const row of order) {
+      const slug = this.meta.chunks[row].slug;
+      if (!best.has(slug)) best.set(slug, [scores[row], row]);
+    }
+    return best;
+  }
+
+  topRows(scores, candidates, n) {
+    // Highest score first, ties by row (= chunk id order, as on the server).
+    candidates.sort((a, b) => (scores[b] - scores[a]) || (a - b));
+    return candidates.slice(0, n);
+  }
+
+  dense(vec, k) {
+    const n = this.meta.count, d = this.meta.dimension, c = this.meta.ranking.centering;
+    if (!n) return new Map();
+    const qc = new Float32Array(d);
+    let norm = 0;
+    for (let j = 0; j < d; j++) { qc[j] = vec[j] - c * this.mean[j]; norm += qc[j] * qc[j]; }
+    norm = Math.sqrt(norm) || 1;
+    for (let j = 0; j < d; j++) qc[j] /= norm;
+    const scores = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      const base = i * d;
+      for (let j = 0; j < d; j++) s += this.rows[base + j] * qc[j];
+      scores[i] = s - this.penalty[i];
+    }
+    const all = Array.from({ length: n }, (_, i) => i);
+    return this.bestPerArticle(this.topRows(scores, all, Math.min(n, this.pool(k))), scores);
+  }
+
+  lexical(text, k) {
+    const n = this.meta.count;
+    const scores = new Float64Array(n);
+    for (const t of this.tokens(text)) {
+      const post = this.postings[t];
+      if (!post) continue;
+      for (let p = 0; p < post.length; p += 2) scores[post[p]] += post[p + 1] / 1000;
+    }
+    const hit = [];
+    for (let i = 0; i < n; i++) if (scores[i] !== 0) hit.push(i);
+    return this.bestPerArticle(this.topRows(scores, hit, this.pool(k)), scores);
+  }
+
+  // vec: the query's embedding, or null for keyword-only results (model not loaded yet).
+  search(text, vec, k) {
+    const r = this.meta.ranking;
+    const dense = vec ? this.dense(vec, k) : null;
+    const lex = this.lexical(text, k);
+    let ranked;
+    if (!dense) {
+      ranked = Array.from(lex, ([slug, [score, row]]) => [slug, score, row]).slice(0, k);
+    } else {
+      const fused = new Map();
+      const add = (weight, ranking) => {
+        let rank = 1;
+        for (const slug of ranking.keys()) fused.set(slug, (fused.get(slug) || 0) + weight / (r.rrf_k + rank++));
+      };
+      add(r.dense_weight, dense);
+      add(r.lexical_weight, lex);
+      const order = Array.from(fused.keys()).sort((a, b) => (fused.get(b) - fused.get(a)) || (a < b ? -1 : a > b ? 1 : 0));
+      ranked = order.slice(0, k).map((slug) => [slug, fused.get(slug), (dense.get(slug) || lex.get(slug))[1]]);
+    }
+    return ranked.map(([slug, score, row]) => this.result(slug, score, row, text));
+  }
+
+  result(slug, score, row, text) {
+    const art = this.meta.articles[slug] || {};
+    const shown = this.meta.chunks[row].kind === "title" && slug in this.meta.lead ? this.meta.lead[slug] : row;
+    return {
+      slug, title: art.title || slug, title_en: art.title_en || "", page: art.page || "",
+      score: Math.round(score * 1e4) / 1e4,
+      snippet: snippet(this.meta.chunks[shown].body, text, this.meta.snippet_chars, this.tokens),
+    };
+  }
+}

@@ -1,0 +1,58 @@
+"""Put the in-browser search into the built site: the data ``python -m search build`` exported
+(``_build/search/browser/``) and the runtime vendored from npm (``node_modules``, pinned in
+``package-lock.json``), under ``_static/kb-search/``, beside the page code from ``book/_static``.
+
+Nothing is loaded from a CDN: the site works wherever it is copied. Either part missing leaves the
+site working: the search page then says so and answers with keyword results (or Sphinx's search).
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from kb import layout
+
+# (file under node_modules, its name in _static/kb-search/vendor/)
+VENDOR = (
+    ("@huggingface/tokenizers/dist/tokenizers.min.mjs", "tokenizers.min.mjs"),
+    ("@huggingface/tokenizers/LICENSE", "LICENSE.tokenizers"),
+    # The plain wasm build (14 MB), not the asyncify one (27 MB) that transformers.js would ask for:
+    # we call onnxruntime-web ourselves, and single-threaded inference needs nothing more.
+    ("onnxruntime-web/dist/ort.wasm.min.mjs", "ort.wasm.min.mjs"),
+    ("onnxruntime-web/dist/ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.mjs"),
+    ("onnxruntime-web/dist/ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.wasm"),
+    ("onnxruntime-web/LICENSE", "LICENSE.onnxruntime-web"),
+)
+SUBDIR = Path("_static") / "kb-search"
+
+
+def _copy(src: Path, dst: Path) -> None:
+    if dst.exists() and dst.stat().st_size == src.stat().st_size and dst.stat().st_mtime >= src.stat().st_mtime:
+        return  # unchanged: keep incremental builds cheap (the model is 40 MB)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.copy2(src, tmp)
+    tmp.replace(dst)
+
+
+def install(root: Path, outdir: Path) -> list[str]:
+    """Copy what exists; returns one line per missing part (empty when everything is there)."""
+    root, target = Path(root), Path(outdir) / SUBDIR
+    missing = []
+    data = layout.browser_search_dir(root)
+    if (data / "meta.json").exists():
+        for src in sorted(p for p in data.rglob("*") if p.is_file()):
+            _copy(src, target / "data" / src.relative_to(data))
+    else:
+        shutil.rmtree(target / "data", ignore_errors=True)
+        missing.append(f"{data}: no exported search data (run `python -m search build`); "
+                       "the site's search page answers with Sphinx's keyword search")
+    modules = root / "node_modules"
+    for rel, name in VENDOR:
+        src = modules / rel
+        if src.exists():
+            _copy(src, target / "vendor" / name)
+        else:
+            missing.append(f"{src}: missing (run `npm ci --ignore-scripts`); the search page answers with "
+                           "keyword results only")
+    return missing

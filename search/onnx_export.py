@@ -1,0 +1,209 @@
+"""The browser form of the search model: a sentence-transformers BERT-family folder exported to
+ONNX, its vocabulary trimmed to what Chinese and English text needs, quantized to int8.
+
+The one exported model embeds passages at build time (``search.onnx_embedder``, onnxruntime in
+Python) and queries in the reader's browser (onnxruntime-web), so the shipped vectors and the
+browser's query vectors come from the same weights. Pooling and normalisation are part of the
+graph: its one output, ``sentence_embedding``, is the unit vector sentence-transformers returns.
+
+Trimming keeps, of the Unigram pieces: the special tokens, every single-character piece (so any
+text still tokenizes, character by character at worst), every piece with a CJK character, and the
+``ascii_pieces`` ASCII pieces with the highest unigram scores; the embedding matrix keeps the same
+rows. Everything else of ``tokenizer.json`` (normaliser, pre-tokenizer, template) is kept as it is.
+
+The result is cached under the search cache, keyed by the source folder and these settings:
+
+    <cache>/<name>-onnx-int8-<key>/model.onnx, tokenizer.json, tokenizer_config.json, kb_onnx.json
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from kb.files import write_json
+
+EXPORT_VERSION = 1  # bump when the exported graph or the trimming changes
+DEFAULT_ASCII_PIECES = 25_000
+OPSET = 17
+META_FILE = "kb_onnx.json"
+MODEL_FILE = "model.onnx"
+OUTPUT = "sentence_embedding"
+
+
+class ExportError(RuntimeError):
+    """The model cannot be exported; the message says which model and why."""
+
+
+def _is_cjk(ch: str) -> bool:
+    cp = ord(ch)
+    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x3000 <= cp <= 0x303F
+            or 0xFF00 <= cp <= 0xFFEF or 0xF900 <= cp <= 0xFAFF or 0x20000 <= cp <= 0x2FFFF)
+
+
+def kept_piece_ids(pieces: list, special_ids: set[int], ascii_pieces: int) -> list[int]:
+    """Ids (ascending) of the Unigram pieces to keep; see the module docstring for the rule."""
+    keep, ascii_ranked = set(special_ids), []
+    for i, (piece, score) in enumerate(pieces):
+        bare = piece.lstrip("\u2581")
+        if len(bare) <= 1 or any(_is_cjk(c) for c in bare):
+            keep.add(i)
+        elif piece.isascii() or bare.isascii():
+            ascii_ranked.append((-score, i))
+    ascii_ranked.sort()
+    keep.update(i for _, i in ascii_ranked[:ascii_pieces])
+    return sorted(keep)
+
+
+def trim_tokenizer(tok: dict, keep: list[int]) -> dict:
+    """``tokenizer.json`` with only the ``keep`` pieces, every id renumbered."""
+    if tok.get("model", {}).get("type") != "Unigram":
+        raise ExportError(f"only Unigram (SentencePiece) vocabularies are trimmed; this one is "
+                          f"{tok.get('model', {}).get('type')!r} (export with --no-trim)")
+    new_id = {old: new for new, old in enumerate(keep)}
+    out = json.loads(json.dumps(tok))
+    model = out["model"]
+    model["vocab"] = [tok["model"]["vocab"][i] for i in keep]
+    if model.get("unk_id") is not None:
+        model["unk_id"] = new_id[model["unk_id"]]
+    for added in out.get("added_tokens", []):
+        added["id"] = new_id[added["id"]]
+    post = out.get("post_processor") or {}
+    for proc in [post] + list(post.get("processors", [])):
+        for special in (proc.get("special_tokens") or {}).values():
+            special["ids"] = [new_id[i] for i in special["ids"]]
+    return out
+
+
+def _source_identity(folder: Path) -> dict:
+    """What the export depends on in the source folder (file names, sizes, mtimes)."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return {str(p.relative_to(folder)): [p.stat().st_size, int(p.stat().st_mtime)] for p in files}
+
+
+def export_key(folder: Path, ascii_pieces: int | None) -> str:
+    blob = json.dumps({"v": EXPORT_VERSION, "opset": OPSET, "ascii": ascii_pieces,
+                       "source": _source_identity(folder)}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def exported_folder(cache: Path, name: str, folder: Path, ascii_pieces: int | None) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name.strip("/").split("/")[-1])
+    return cache / f"{safe}-onnx-int8-{export_key(folder, ascii_pieces)}"
+
+
+def _pooling(folder: Path) -> tuple[str, bool]:
+    """The sentence-transformers pooling mode and whether the folder normalises."""
+    modules_file = folder / "modules.json"
+    if not modules_file.exists():
+        raise ExportError(f"{folder}: not a sentence-transformers folder (no modules.json)")
+    modules = json.loads(modules_file.read_text(encoding="utf-8"))
+    kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+    if kinds[:2] != ["Transformer", "Pooling"] or not set(kinds[2:]) <= {"Normalize"}:
+        raise ExportError(f"{modules_file}: modules {kinds} are not Transformer → Pooling [→ Normalize]")
+    pool_cfg = json.loads((folder / modules[1]["path"] / "config.json").read_text(encoding="utf-8"))
+    modes = [k[len("pooling_mode_"):] for k, v in pool_cfg.items() if k.startswith("pooling_mode_") and v]
+    if modes not in (["mean_tokens"], ["cls_token"]):
+        raise ExportError(f"{folder}: pooling {modes} is not exported (mean or CLS only)")
+    return modes[0], "Normalize" in kinds
+
+
+def export(folder: str | Path, dest: Path, ascii_pieces: int | None = DEFAULT_ASCII_PIECES,
+           progress: bool = True) -> Path:
+    """Export ``folder`` (a sentence-transformers BERT-family model) into ``dest``; returns ``dest``.
+
+    ``ascii_pieces`` None keeps the whole vocabulary. Written to a temporary folder and renamed,
+    so ``dest`` is either complete or absent.
+    """
+    folder = Path(folder)
+    if (dest / META_FILE).exists():
+        return dest
+    shutil.rmtree(dest, ignore_errors=True)  # a folder without its META_FILE is an interrupted export
+    try:
+        import onnx  # noqa: F401 - torch.onnx.export needs it; fail early with a clear message
+        import torch
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        from tqdm import tqdm
+        from transformers import AutoModel
+    except ImportError as exc:
+        raise ExportError(f"exporting needs torch, onnx, onnxruntime and transformers: {exc}") from exc
+    if not (folder / "tokenizer.json").exists():
+        raise ExportError(f"{folder}: no tokenizer.json (only fast-tokenizer models are exported)")
+    pooling, normalise = _pooling(folder)
+    tok = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    steps = tqdm(total=4, desc=f"export {folder.name} → ONNX int8", unit="step", disable=not progress)
+    try:
+        model = AutoModel.from_pretrained(str(folder), attn_implementation="eager")
+    except Exception as exc:  # noqa: BLE001 - any unloadable folder is the same bad input
+        raise ExportError(f"{folder}: transformers cannot load it: {type(exc).__name__}: {exc}") from exc
+    model.eval()
+    if ascii_pieces is not None and tok.get("model", {}).get("type") == "Unigram":
+        specials = {t["id"] for t in tok.get("added_tokens", [])}
+        keep = kept_piece_ids(tok["model"]["vocab"], specials, ascii_pieces)
+        tok = trim_tokenizer(tok, keep)
+        emb = model.get_input_embeddings()
+        rows = torch.nn.Embedding(len(keep), emb.embedding_dim, padding_idx=None)
+        rows.weight.data = emb.weight.data[torch.tensor(keep)].clone()
+        model.set_input_embeddings(rows)
+        model.config.vocab_size = len(keep)
+    steps.update()
+
+    class Encoder(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask):
+            h = self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                           token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
+            if pooling == "cls_token":
+                pooled = h[:, 0]
+            else:
+                m = attention_mask.unsqueeze(-1).to(h.dtype)
+                pooled = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, dim=-1) if normalise else pooled
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=dest.parent))
+    try:
+        ids = torch.tensor([[0, 5, 6, 2]], dtype=torch.long)
+        fp32 = tmp / "model-fp32.onnx"
+        try:
+            with torch.no_grad():
+                torch.onnx.export(Encoder(model), (ids, torch.ones_like(ids)), str(fp32), dynamo=False,
+                                  opset_version=OPSET, input_names=["input_ids", "attention_mask"],
+                                  output_names=[OUTPUT],
+                                  dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
+                                                "attention_mask": {0: "batch", 1: "tokens"}, OUTPUT: {0: "batch"}})
+        except Exception as exc:  # noqa: BLE001 - an architecture the exporter cannot trace
+            raise ExportError(f"{folder}: torch.onnx.export failed: {type(exc).__name__}: {exc}"[:2000]) from exc
+        steps.update()
+        quantize_dynamic(str(fp32), str(tmp / MODEL_FILE), weight_type=QuantType.QInt8)
+        fp32.unlink()
+        for extra in fp32.parent.glob("model-fp32.onnx*"):
+            extra.unlink()
+        steps.update()
+        write_json(tmp / "tokenizer.json", tok, indent=None)
+        cfg_src = folder / "tokenizer_config.json"
+        cfg = json.loads(cfg_src.read_text(encoding="utf-8")) if cfg_src.exists() else {}
+        write_json(tmp / "tokenizer_config.json", cfg, indent=2)
+        from search.numpy_bert import read_prompts
+
+        write_json(tmp / META_FILE, {
+            "export_version": EXPORT_VERSION, "source": str(folder), "dimension": int(model.config.hidden_size),
+            "vocab": len(tok["model"]["vocab"]) if "vocab" in tok.get("model", {}) else None,
+            "ascii_pieces": ascii_pieces, "pooling": pooling, "normalised": normalise,
+            "max_tokens": int(min(cfg.get("model_max_length", 512), model.config.max_position_embeddings)),
+            "prompts": read_prompts(folder), "input_names": ["input_ids", "attention_mask"], "output": OUTPUT,
+        }, indent=2)
+        steps.update()
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        steps.close()
+    return dest
