@@ -28,7 +28,7 @@ import numpy as np
 
 from kb import layout
 from kb.files import atomic_write, write_json
-from search import lexical, ranking
+from search import lexical
 from search.onnx_export import MODEL_FILE
 
 FORMAT = 1
@@ -103,7 +103,7 @@ def export(root: Path, searcher) -> Path | None:
         "query_prefix": searcher.embedder.query_prefix,
         "max_tokens": int(searcher.embedder.meta.get("max_tokens", 512)),
         "output": searcher.embedder.meta["output"],
-        "ranking": ranking.browser_ranking(),
+        "ranking": searcher.params.to_json(),
         "mean": [round(float(x), 7) for x in searcher.mean.tolist()],
         "snippet_chars": searcher.snippet_chars,
         "lead": {slug: ids.tolist().index(i) for slug, i in searcher.lead.items()},

@@ -71,15 +71,22 @@ def cmd_query(args) -> int:
 
 def cmd_eval(args) -> int:
     from kb.files import write_json
-    from search.evaluate import evaluate, format_report, load_queries
+    from search.evaluate import HARD_QUERIES, evaluate, format_report, format_tuning, load_queries, tune
     from search.query import Searcher
 
     import yaml
 
+    path = HARD_QUERIES if args.hard and not args.queries else args.queries
     try:
-        queries = load_queries(args.queries)
+        queries = load_queries(path, split=args.split)
     except (OSError, ValueError, yaml.YAMLError) as e:
         raise InputError(None, str(e)) from e
+    if args.tune:
+        rows = tune(Searcher(args.root, _embedder(args)), queries)
+        print(format_tuning(rows))
+        if args.json:
+            write_json(Path(args.json), rows, indent=2)
+        return cli.OK
     report = evaluate(Searcher(args.root, _embedder(args)), queries)
     print(format_report(report))
     if args.json:
@@ -117,6 +124,11 @@ def parser():
 
     e = cli.subcommand(sub, "eval", "Recall@1/5 and MRR per language on the labelled queries", cmd_eval)
     e.add_argument("--queries", type=Path, default=None, help="labelled queries (default: search/eval_queries.yaml)")
+    e.add_argument("--hard", action="store_true", help="the held-out hard set, search/eval_queries_hard.yaml")
+    e.add_argument("--split", choices=("dev", "test"), default=None, help="only this half of a split set")
+    e.add_argument("--tune", action="store_true",
+                   help="print hybrid figures for every combination of the ranking grid (search.ranking.GRID), "
+                        "best first; choose on --hard --split dev")
     e.add_argument("--json", default=None, help="also write the figures to this file")
 
     s = cli.subcommand(sub, "serve", "serve the built site and the search API", cmd_serve)

@@ -19,7 +19,7 @@ MODEL_ENV = "KB_SEARCH_MODEL"
 CACHE_ENV = "KB_SEARCH_CACHE"
 QUERY_ENGINE_ENV = "KB_SEARCH_QUERY_ENGINE"
 # "onnx" (what "auto" picks when the model exports): passages and queries both go through the
-# exported int8 model the static site's browser search runs. "numpy" and "sentence-transformers"
+# exported 8-bit model the static site's browser search runs. "numpy" and "sentence-transformers"
 # embed passages with sentence-transformers (fp32) and differ in how queries are embedded.
 QUERY_ENGINES = ("auto", "onnx", "numpy", "sentence-transformers")
 # The bundled copy is 4-bit: its vectors differ slightly from the hub's fp32
@@ -146,7 +146,7 @@ class Embedder:
 
 
 def onnx_embedder(name: str, progress: bool = True):
-    """The exported int8 model for ``name`` (exported on first use, then cached).
+    """The exported 8-bit ONNX model for ``name`` (exported on first use, then cached).
 
     Raises ``search.onnx_export.ExportError`` when the model cannot be exported.
     """
@@ -159,7 +159,7 @@ def onnx_embedder(name: str, progress: bool = True):
     folder = onnx_export.exported_folder(cache_dir(), BUNDLED.get(name, name), source,
                                          onnx_export.DEFAULT_ASCII_PIECES)
     onnx_export.export(source, folder, progress=progress)
-    return OnnxEmbedder(f"{BUNDLED.get(name, name)}+{folder.name.rsplit('-onnx-', 1)[-1]}", folder)
+    return OnnxEmbedder(f"{BUNDLED.get(name, name)}+onnx-{folder.name.rsplit('-onnx-', 1)[-1]}", folder)
 
 
 def load_embedder(name: str | None = None, device: str | None = None, query_engine: str | None = None,

@@ -1,9 +1,9 @@
-"""Embedding with the exported int8 ONNX model (``search.onnx_export``): onnxruntime + tokenizers.
+"""Embedding with the exported ONNX model (``search.onnx_export``): onnxruntime + tokenizers.
 
 The same model file and ``tokenizer.json`` the browser loads, so passage vectors built here and
-query vectors made in the reader's browser come from one model. Also the server's default: it
-starts in well under a second (no torch import) and embeds passages several times faster than
-the fp32 sentence-transformers path (``benchmarks/search_bench.py`` prints both).
+query vectors made in the reader's browser come from one model (and agree to 1e-6). Also the
+server's default: it starts in well under a second, with no torch import
+(``benchmarks/search_bench.py`` prints its speed beside sentence-transformers').
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ class OnnxEmbedder:
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(str(self.folder / MODEL_FILE), opts, providers=["CPUExecutionProvider"])
         self._lock = threading.Lock()  # one run at a time: on a few cores two gain nothing
-        self.device = "cpu (onnxruntime int8)"
+        self.device = "cpu (onnxruntime, 8-bit weights)"
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self.tokenizer.encode_batch(list(texts), add_special_tokens=True)]

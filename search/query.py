@@ -56,7 +56,8 @@ class Searcher:
     holds the steps and constants, shared with the browser engine.
     """
 
-    def __init__(self, root: Path, embedder, index: SearchIndex | None = None, hybrid: bool = True):
+    def __init__(self, root: Path, embedder, index: SearchIndex | None = None, hybrid: bool = True,
+                 params: ranking.Ranking = ranking.DEFAULT):
         self.root = Path(root)
         self.embedder = embedder
         self.index = index or load_index(self.root, expected_model=embedder.name)
@@ -64,11 +65,9 @@ class Searcher:
         # Dense scoring is one matrix-vector product over centred vectors: exact, as the flat
         # FAISS index was, and the centring (see search.ranking) needs the whole matrix anyway.
         ids, vectors = self.index.all_vectors()
-        self._ids = ids
+        self._ids, self._vectors = ids, vectors
         self.mean = vectors.mean(axis=0) if len(ids) else np.zeros(self.index.dimension, np.float32)
-        self._centred = ranking.centred(vectors, self.mean)
-        self._penalty = np.array([ranking.KIND_PENALTY.get(self.index.chunks[i]["kind"], 0.0) for i in ids.tolist()],
-                                 np.float32)
+        self.set_ranking(params)
         # A title chunk makes a poor snippet (it repeats the title): show the
         # article's first passage of text instead.
         self.snippet_chars = SNIPPET_CHARS
@@ -92,6 +91,12 @@ class Searcher:
             raise IndexCorrupt(f"The lexical index {d / lexical.LEXICAL_FILE} does not match the vectors; {fix}")
         return lex
 
+    def set_ranking(self, params: ranking.Ranking) -> None:
+        self.params = params
+        self._centred = ranking.centred(self._vectors, self.mean, params.centering)
+        self._penalty = np.array([params.kind_penalty.get(self.index.chunks[i]["kind"], 0.0)
+                                  for i in self._ids.tolist()], np.float32)
+
     def search(self, text: str, k: int = 10) -> list[Result]:
         text = check_query(text, k)
         vec = self.embedder.embed_queries([text])
@@ -103,7 +108,7 @@ class Searcher:
             ranked = [(slug, score, i) for slug, (score, i) in dense.items()][:k]
         else:
             lex = self._lexical(text, k)
-            fused = ranking.fuse(list(dense), list(lex))
+            fused = ranking.fuse(list(dense), list(lex), self.params)
             order = ranking.fused_order(fused)[:k]
             ranked = [(slug, fused[slug], (dense.get(slug) or lex[slug])[1]) for slug in order]
         return [self._result(slug, score, i, text) for slug, score, i in ranked]
@@ -115,7 +120,7 @@ class Searcher:
         """Articles in dense order: slug -> (best chunk score, that chunk's id)."""
         if not len(self._ids):
             return {}
-        q = ranking.centred(np.asarray(vec, np.float32).reshape(1, -1), self.mean)[0]
+        q = ranking.centred(np.asarray(vec, np.float32).reshape(1, -1), self.mean, self.params.centering)[0]
         scores = self._centred @ q - self._penalty
         n = min(len(scores), self._pool(k))
         top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))

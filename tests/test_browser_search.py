@@ -1,0 +1,163 @@
+"""Semantic search answered in the reader's browser, on a static copy of the site.
+
+The built site is served by a plain static file server under a sub-path (as on
+``https://user.github.io/repo/``), every request that leaves it is blocked and counted, and the
+page runs the exported int8 model in a Web Worker (``book/_static/kb-search``).
+"""
+from __future__ import annotations
+
+import urllib.parse
+
+import numpy as np
+import pytest
+
+from kb import layout
+from search.evaluate import load_queries
+from search.model import load_embedder
+from search.query import Searcher
+from tests.browser import Chromium, serve_directory
+from tests.conftest import REPO
+
+SITE = layout.html_dir(REPO)
+SUB = "kb-repo"  # the sub-path the site is published under
+HARD = REPO / "search" / "eval_queries_hard.yaml"
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    if not (SITE / "_static" / "kb-search" / "data" / "meta.json").exists():
+        pytest.fail("no in-browser search data in the built site: run `make site` (search build, then book build)")
+    top = tmp_path_factory.mktemp("pages")
+    (top / SUB).symlink_to(SITE, target_is_directory=True)
+    with serve_directory(top) as base:
+        yield f"{base}/{SUB}"
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    browser = Chromium()
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="module")
+def search_page(published, chromium):
+    """One page with the model loaded, shared by the tests that only call kbSearch."""
+    host = published.rsplit("/", 1)[0]
+    with chromium.page(host) as (page, log):
+        page.goto(f"{published}/book/semantic_search.html", wait_until="load")
+        assert page.evaluate("() => window.kbSearch.ready") == "browser"
+        page.evaluate("() => window.kbSearch.semanticReady")
+        yield page, log
+
+
+@pytest.fixture(scope="module")
+def python_side():
+    embedder = load_embedder(progress=False)
+    return embedder, Searcher(REPO, embedder)
+
+
+def _queries():
+    return [q["q"] for q in load_queries()] + [q["q"] for q in load_queries(HARD)]
+
+
+@pytest.mark.parametrize("query", ["多卡分布式训练", "training on several GPUs"])
+def test_the_static_page_puts_the_ddp_article_first(published, chromium, query):
+    host = published.rsplit("/", 1)[0]
+    with chromium.page(host) as (page, log):
+        page.goto(f"{published}/book/semantic_search.html?query={urllib.parse.quote(query)}", wait_until="load")
+        assert page.evaluate("() => window.kbSearch.engine") in ("browser", "starting")
+        page.evaluate("() => window.kbSearch.semanticReady")
+        page.wait_for_function("() => document.querySelector('#kb-ss-status').textContent.includes('articles')"
+                               " && !document.querySelector('#kb-ss-status').textContent.includes('keyword')")
+        first = page.locator("#kb-ss-results li a").first
+        assert first.get_attribute("href").startswith(f"{published}/articles/")
+        assert "ddp-quick-start" in first.get_attribute("href")
+        assert page.evaluate("() => window.kbSearch.engine") == "browser"
+        assert page.locator("#kb-ss-results mark").count() > 0  # the query's terms are marked
+        assert not log.external_requests and not log.failed_requests and not log.console_errors, log
+
+
+def test_browser_vectors_match_python_for_every_eval_query(search_page, python_side):
+    page, _ = search_page
+    embedder, _ = python_side
+    queries = _queries()
+    got = page.evaluate("async (qs) => { const out = []; for (const q of qs) out.push(await window.kbSearch.embed(q));"
+                        " return out; }", queries)
+    want_ids = embedder.token_ids([embedder.query_prefix + q for q in queries])
+    assert [g["ids"] for g in got] == want_ids  # the same tokens: tokenizers.js reproduces tokenizers
+    browser = np.array([g["vector"] for g in got], np.float32)
+    python = embedder.embed_queries(queries)
+    cos = (browser * python).sum(1) / np.linalg.norm(browser, axis=1) / np.linalg.norm(python, axis=1)
+    assert cos.min() >= 0.999, [(q, float(c)) for q, c in zip(queries, cos) if c < 0.999][:5]
+
+
+def test_browser_and_server_return_the_same_top_results(search_page, python_side):
+    page, _ = search_page
+    _, searcher = python_side
+    queries = _queries()
+    browser = page.evaluate("async (qs) => { const out = []; for (const q of qs)"
+                            " out.push((await window.kbSearch(q, {k: 5})).map(r => r.slug)); return out; }", queries)
+    server = [[r.slug for r in searcher.search(q, 5)] for q in queries]
+    first_differs = [(q, b, s) for q, b, s in zip(queries, browser, server) if b[:1] != s[:1]]
+    assert not first_differs, first_differs[:3]
+    same_five = sum(b == s for b, s in zip(browser, server)) / len(queries)
+    assert same_five >= 0.95, same_five
+
+
+def test_results_carry_the_page_api_fields_and_urls_under_the_sub_path(search_page, published):
+    page, log = search_page
+    results = page.evaluate("() => window.kbSearch('感受野怎么计算', {k: 3})")
+    assert len(results) == 3 and results[0]["slug"] == "receptive-field"
+    assert set(results[0]) == {"slug", "title", "title_en", "url", "score", "snippet"}
+    assert results[0]["url"] == f"{published}/articles/vision/receptive-field.html"
+    assert not log.external_requests
+
+
+def test_a_hostile_query_is_shown_as_text(published, chromium):
+    host = published.rsplit("/", 1)[0]
+    hostile = "<img src=x onerror=alert(1)> {eval-rst} <script>alert(2)</script> 感受野"
+    with chromium.page(host) as (page, log):
+        page.goto(f"{published}/book/semantic_search.html?query={urllib.parse.quote(hostile)}", wait_until="load")
+        page.wait_for_selector("#kb-ss-results li a", timeout=30000)
+        assert page.locator("#kb-ss-results img, #kb-ss-status img, main img[src='x']").count() == 0
+        assert page.input_value("#kb-ss-query") == hostile
+        assert not log.dialogs and not log.page_errors and not log.external_requests
+
+
+def test_an_over_long_query_gets_a_message_not_an_exception(published, chromium):
+    host = published.rsplit("/", 1)[0]
+    with chromium.page(host) as (page, log):
+        page.goto(f"{published}/book/semantic_search.html?query={'长' * 1200}", wait_until="load")
+        page.wait_for_function("() => document.querySelector('#kb-ss-status').textContent.includes('limit')")
+        assert "1200" in page.inner_text("#kb-ss-status")
+        with pytest.raises(Exception, match="limit is 1000"):
+            page.evaluate("() => window.kbSearch('x'.repeat(1001))")
+        assert not log.page_errors
+
+
+def test_without_the_model_files_the_page_says_so_and_keyword_results_answer(published, chromium):
+    host = published.rsplit("/", 1)[0]
+    with chromium.page(host) as (page, log):
+        page.route("**/model/model.onnx", lambda r: r.fulfill(status=404, body="gone"))
+        page.goto(f"{published}/book/semantic_search.html?query={urllib.parse.quote('多卡分布式训练')}", wait_until="load")
+        with pytest.raises(Exception, match="model"):
+            page.evaluate("() => window.kbSearch.semanticReady")
+        page.wait_for_function("() => document.querySelector('#kb-ss-engine').textContent.includes('unavailable')")
+        page.wait_for_selector("#kb-ss-results li a")
+        assert "keyword" in page.inner_text("#kb-ss-status")
+        assert "ddp-quick-start" in page.locator("#kb-ss-results li a").first.get_attribute("href")
+        assert not log.external_requests
+
+
+def test_the_header_search_box_leads_to_semantic_results(published, chromium):
+    host = published.rsplit("/", 1)[0]
+    with chromium.page(host) as (page, log):
+        page.goto(f"{published}/articles/vision/receptive-field.html", wait_until="load")
+        page.evaluate("""() => { const f = document.querySelector('form.bd-search');
+                                 f.querySelector("input[name='q']").value = '训练时半精度梯度下溢';
+                                 f.requestSubmit(); }""")
+        page.wait_for_url("**/book/semantic_search.html?query=*")
+        assert page.url.startswith(f"{published}/book/semantic_search.html")
+        page.wait_for_selector("#kb-ss-results li a", timeout=30000)
+        assert not log.external_requests
