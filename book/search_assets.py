@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from kb import layout
+from kb.files import atomic_write_text, read_json
 
 # (file under node_modules, its name in _static/kb-search/vendor/)
 VENDOR = (
@@ -21,8 +22,8 @@ VENDOR = (
     ("onnxruntime-web/dist/ort.wasm.min.mjs", "ort.wasm.min.mjs"),
     ("onnxruntime-web/dist/ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.mjs"),
     ("onnxruntime-web/dist/ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.wasm"),
-    ("onnxruntime-web/LICENSE", "LICENSE.onnxruntime-web"),
 )
+PACKAGES = ("@huggingface/tokenizers", "onnxruntime-web")  # named, with version and licence, in vendor/NOTICE.txt
 SUBDIR = Path("_static") / "kb-search"
 
 
@@ -55,4 +56,13 @@ def install(root: Path, outdir: Path) -> list[str]:
         else:
             missing.append(f"{src}: missing (run `npm ci --ignore-scripts`); the search page answers with "
                            "keyword results only")
+    notice = []
+    for package in PACKAGES:
+        meta = read_json(modules / package / "package.json") or {}
+        if meta:
+            notice.append(f"{meta.get('name')} {meta.get('version')} ({meta.get('license')}): {meta.get('homepage', '')}")
+    if notice:
+        (target / "vendor").mkdir(parents=True, exist_ok=True)
+        atomic_write_text(target / "vendor" / "NOTICE.txt", "Vendored from npm (package-lock.json pins them):\n"
+                          + "\n".join(notice) + "\n")
     return missing

@@ -24,11 +24,10 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 
 from kb import layout
 from kb.files import atomic_write, write_json
-from search import lexical
+from search import lexical, ranking
 from search.onnx_export import MODEL_FILE
 
 FORMAT = 1
@@ -37,15 +36,6 @@ MODEL_FILES = (MODEL_FILE, "tokenizer.json", "tokenizer_config.json")
 
 def browser_dir(root: Path) -> Path:
     return layout.browser_search_dir(root)
-
-
-def quantize_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """int8 rows and their float32 scales: ``row ≈ q * scale``."""
-    v = np.asarray(vectors, np.float32)
-    scale = np.abs(v).max(axis=1) / 127.0 if len(v) else np.zeros(0, np.float32)
-    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
-    q = np.clip(np.rint(v / scale[:, None]), -127, 127).astype(np.int8)
-    return q, scale
 
 
 def token_rule() -> dict:
@@ -67,7 +57,7 @@ def export(root: Path, searcher) -> Path | None:
         return None
     idx = searcher.index
     ids, vectors = idx.all_vectors()
-    q, scales = quantize_rows(vectors)
+    q, scales = ranking.quantize_rows(vectors)
     model_dir = dest / "model"
     model_dir.mkdir(parents=True, exist_ok=True)
     for name in MODEL_FILES:

@@ -49,14 +49,17 @@ class OnnxEmbedder:
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self.tokenizer.encode_batch(list(texts), add_special_tokens=True)]
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """Texts as given (prefix included) → unit vectors, batched by length to pad little."""
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
         ids = self.token_ids(texts)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        with self._lock:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(texts), desc="embedding passages", unit="chunk", disable=not progress or len(texts) < 64)
+        with self._lock, bar:
             for start in range(0, len(order), BATCH):
                 rows = order[start:start + BATCH]
                 width = max(len(ids[i]) for i in rows)
@@ -67,10 +70,11 @@ class OnnxEmbedder:
                     mask[r, :len(ids[i])] = 1
                 (vec,) = self.session.run([self.meta["output"]], {"input_ids": batch, "attention_mask": mask})
                 out[rows] = vec
+                bar.update(len(rows))
         return out
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         return self.encode([self.query_prefix + t for t in texts])
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
-        return self.encode([self.passage_prefix + t for t in texts])
+        return self.encode([self.passage_prefix + t for t in texts], progress=True)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from kb.files import write_json
 
-EXPORT_VERSION = 3  # bump when the exported graph or the trimming changes
+EXPORT_VERSION = 4  # bump when the exported graph or the trimming changes
 DEFAULT_ASCII_PIECES = 25_000
 OPSET = 17
 META_FILE = "kb_onnx.json"
@@ -49,6 +49,8 @@ def kept_piece_ids(pieces: list, special_ids: set[int], ascii_pieces: int) -> li
     """Ids (ascending) of the Unigram pieces to keep; see the module docstring for the rule."""
     keep, ascii_ranked = set(special_ids), []
     for i, (piece, score) in enumerate(pieces):
+        if i in keep:
+            continue  # a special token: kept, and not one of the ASCII slots
         bare = piece.lstrip("\u2581")
         if len(bare) <= 1 or any(_is_cjk(c) for c in bare):
             keep.add(i)
@@ -80,9 +82,14 @@ def trim_tokenizer(tok: dict, keep: list[int]) -> dict:
 
 
 def _source_identity(folder: Path) -> dict:
-    """What the export depends on in the source folder (file names, sizes, mtimes)."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
-    return {str(p.relative_to(folder)): [p.stat().st_size, int(p.stat().st_mtime)] for p in files}
+    """What the export depends on in the source folder: every file's size, and the content of the
+    small ones (configs, tokenizer); not mtimes, so the same model in another cache gets one key."""
+    out = {}
+    for p in sorted(q for q in folder.rglob("*") if q.is_file()):
+        size = p.stat().st_size
+        digest = hashlib.sha256(p.read_bytes()).hexdigest()[:16] if size < 32 << 20 else ""
+        out[str(p.relative_to(folder))] = [size, digest]
+    return out
 
 
 def export_key(folder: Path, ascii_pieces: int | None) -> str:

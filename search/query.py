@@ -65,8 +65,10 @@ class Searcher:
         # Dense scoring is one matrix-vector product over centred vectors: exact, as the flat
         # FAISS index was, and the centring (see search.ranking) needs the whole matrix anyway.
         ids, vectors = self.index.all_vectors()
-        self._ids, self._vectors = ids, vectors
+        # The mean of the exact vectors (shipped to the browser as is); scores from the int8 rows
+        # the browser holds, so both engines break near-ties alike.
         self.mean = vectors.mean(axis=0) if len(ids) else np.zeros(self.index.dimension, np.float32)
+        self._ids, self._vectors = ids, ranking.dequantized(vectors)
         self.set_ranking(params)
         # A title chunk makes a poor snippet (it repeats the title): show the
         # article's first passage of text instead.

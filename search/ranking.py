@@ -38,6 +38,22 @@ DEFAULT = Ranking()
 GRID = {"centering": (0.0, 0.25, 0.5, 0.75), "rrf_k": (5, 10, 30, 60), "lexical_weight": (0.5, 1.0, 1.5, 2.0, 3.0)}
 
 
+def quantize_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 rows and their float32 scales (``row ≈ q * scale``): how the browser receives the
+    vectors (``search.browser_export``). The server scores the same dequantized rows, so near-ties
+    break the same way on both sides."""
+    v = np.asarray(vectors, np.float32)
+    scale = np.abs(v).max(axis=1) / 127.0 if len(v) else np.zeros(0, np.float32)
+    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+    q = np.clip(np.rint(v / scale[:, None]), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def dequantized(vectors: np.ndarray) -> np.ndarray:
+    q, scale = quantize_rows(vectors)
+    return q.astype(np.float32) * scale[:, None]
+
+
 def centred(vectors: np.ndarray, mean: np.ndarray, centering: float = DEFAULT.centering) -> np.ndarray:
     """Rows minus ``centering`` × ``mean``, normalised again (a zero row stays zero)."""
     out = np.asarray(vectors, np.float32) - np.float32(centering) * np.asarray(mean, np.float32)

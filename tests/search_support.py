@@ -74,18 +74,26 @@ def model_cache() -> Path:
 
 @functools.cache
 def shared_embedder():
-    """The default model, materialised and loaded once per test process.
+    """The default embedder (the exported ONNX model), materialised and loaded once per test process.
 
-    ``KB_SEARCH_CACHE`` is left pointing at that cache for the rest of the
-    process, so CLI calls and subprocesses started by tests reuse the same
-    materialised model instead of converting it again (or writing to the
-    user's cache). The query engine is chosen here, not by the caller's
-    ``KB_SEARCH_QUERY_ENGINE``: tests that expect the NumPy encoder must get it.
+    ``KB_SEARCH_CACHE`` is left pointing at that cache for the rest of the process, so CLI calls
+    and subprocesses started by tests reuse the same materialised and exported model instead of
+    converting it again (or writing to the user's cache). The engine is chosen here, not by the
+    caller's ``KB_SEARCH_QUERY_ENGINE``.
     """
-    from search.model import CACHE_ENV, DEFAULT_MODEL, Embedder
+    from search.model import CACHE_ENV, DEFAULT_MODEL, load_embedder
 
     os.environ[CACHE_ENV] = str(model_cache())
-    return Embedder(DEFAULT_MODEL, device="cpu", query_engine="auto")
+    return load_embedder(DEFAULT_MODEL, query_engine="onnx", progress=False)
+
+
+@functools.cache
+def numpy_embedder():
+    """The sentence-transformers embedder with NumPy queries (``--query-engine numpy``)."""
+    from search.model import DEFAULT_MODEL, Embedder
+
+    shared_embedder()  # sets the cache
+    return Embedder(DEFAULT_MODEL, device="cpu", query_engine="numpy")
 
 
 @functools.cache

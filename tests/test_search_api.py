@@ -133,7 +133,7 @@ def test_healthz_reports_the_model(server):
     status, _, body = get(server, "/healthz")
     info = json.loads(body)
     assert status == 200 and info["status"] == "ok" and info["model"] == shared_embedder().name
-    assert info["query_engine"] == "numpy"  # the bundled model never needs torch to answer
+    assert info["query_engine"] == "onnx"  # the bundled model exports: the server answers as the browser does
     assert info["hybrid"] is True
 
 

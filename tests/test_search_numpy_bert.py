@@ -13,7 +13,7 @@ import pytest
 from search import numpy_bert
 from search.evaluate import load_queries
 from search.model import BUNDLED, DEFAULT_MODEL, Embedder
-from tests.search_support import REPO_ROOT, model_cache, sample_index_root, shared_embedder
+from tests.search_support import REPO_ROOT, model_cache, numpy_embedder, sample_index_root, shared_embedder
 
 EDGE_CASES = [
     "x",
@@ -25,7 +25,7 @@ EDGE_CASES = [
 
 @pytest.fixture(scope="module")
 def embedder():
-    return shared_embedder()
+    return numpy_embedder()
 
 
 def test_numpy_queries_equal_sentence_transformers_queries(embedder):
@@ -101,6 +101,7 @@ def test_query_engine_can_be_chosen_and_bad_names_are_refused(tmp_path):
 
 
 def test_a_query_process_never_imports_torch():
+    shared_embedder()  # the model is exported (exporting needs torch; answering must not)
     # The cold-start budget depends on it; timing belongs to benchmarks/search_bench.py.
     code = ("import sys; from search.cli import main; "
             "rc = main(['--root', sys.argv[1], 'query', '感受野怎么计算', '--json']); "

@@ -223,6 +223,7 @@ def test_semantic_search_page_puts_the_ddp_article_first(search_server, chromium
     with chromium.page(search_server) as (page, log):
         page.goto(f"{search_server}/book/semantic_search.html?query={urllib.parse.quote(query)}", wait_until="load")
         page.wait_for_selector("#kb-ss-results li a", timeout=20000)
+        assert page.evaluate("() => window.kbSearch.engine") == "server"  # the page asks the API here
         first = page.locator("#kb-ss-results li a").first
         assert "ddp-quick-start" in first.get_attribute("href")
         assert not log.external_requests and not log.failed_requests and not log.console_errors

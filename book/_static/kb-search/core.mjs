@@ -132,7 +132,13 @@ export class BrowserIndex {
   }
 
   topRows(scores, candidates, n) {
-    // Highest score first, ties by row (= chunk id order, as on the server).
+    // The n best, highest score first, ties by row (= chunk id order, as on the server). A
+    // numeric sort of the scores finds the n-th best; only rows at or above it are ordered.
+    if (candidates.length > 2 * n && n > 0) {
+      const values = Float64Array.from(candidates, (r) => scores[r]).sort();
+      const floor = values[values.length - n];
+      candidates = candidates.filter((r) => scores[r] >= floor);
+    }
     candidates.sort((a, b) => (scores[b] - scores[a]) || (a - b));
     return candidates.slice(0, n);
   }

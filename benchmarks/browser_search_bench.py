@@ -1,0 +1,146 @@
+"""In-browser search benchmark (a script, not a timed test): ``python benchmarks/browser_search_bench.py``.
+
+Prints, in one run, side by side where it can:
+- passages embedded per second by the exported 8-bit ONNX model and by the fp32
+  sentence-transformers model, on the same sample chunks, and their ratio;
+- retrieval quality (R@1 / R@5 / MRR per language) on the easy set and the hard set's test and
+  dev halves, answered by the browser (headless Chromium, the static site under a sub-path) and
+  by the server's code (``search.query.Searcher``);
+- browser figures: first answer on a cold visit, warm query p50 / p95, bytes the search
+  downloaded (model, wasm, data), requests that left the site;
+- what the design costs at 10k and 100k chunks: bytes shipped (vectors, postings, metadata
+  scaled from the sample's per-chunk sizes) and the browser engine's query time (core.mjs in
+  Node's V8 on synthetic data, ``benchmarks/browser_scale.mjs``).
+
+Needs a built site (``make site``). The machine is shared and noisy: compare ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from ingest.store import load_articles  # noqa: E402
+from kb import layout  # noqa: E402
+from search.chunks import article_chunks  # noqa: E402
+from search.evaluate import HARD_QUERIES, load_queries, metrics  # noqa: E402
+from search.model import DEFAULT_MODEL, Embedder, load_embedder  # noqa: E402
+from search.query import Searcher  # noqa: E402
+from tests.browser import Chromium, serve_directory  # noqa: E402
+
+SUB = "repo"
+
+
+def embedding_rates(n: int) -> dict:
+    texts = [c.text for a in load_articles(REPO) for c in article_chunks(a)][:n]
+    out = {}
+    for name, emb in (("onnx 8-bit", load_embedder(DEFAULT_MODEL, progress=False)),
+                      ("sentence-transformers fp32", Embedder(DEFAULT_MODEL, device="cpu",
+                                                              query_engine="sentence-transformers"))):
+        emb.embed_passages(texts[:4])  # load and warm up
+        start = time.perf_counter()
+        emb.embed_passages(texts)
+        out[name] = len(texts) / (time.perf_counter() - start)
+    return out
+
+
+def quality(ranked: list[list[str]], queries: list[dict]) -> dict:
+    ranks = [r.index(q["slug"]) + 1 if q["slug"] in r else None for r, q in zip(ranked, queries)]
+    return {lang: metrics([r for r, q in zip(ranks, queries) if q["lang"] == lang]) for lang in ("en", "zh")}
+
+
+def browser_run(sets: dict) -> dict:
+    site = layout.html_dir(REPO)
+    with tempfile.TemporaryDirectory() as top:
+        (Path(top) / SUB).symlink_to(site, target_is_directory=True)
+        chromium = Chromium()
+        try:
+            with serve_directory(Path(top)) as host, chromium.page(host) as (page, log):
+                sizes = []
+                page.on("response", lambda r: sizes.append((r.url, int(r.headers.get("content-length") or 0))))
+                start = time.perf_counter()
+                page.goto(f"{host}/{SUB}/book/semantic_search.html?query=多卡分布式训练", wait_until="load")
+                page.wait_for_function("() => window.kbSearch && window.kbSearch.engine === 'browser'")
+                page.evaluate("() => window.kbSearch.semanticReady")
+                page.wait_for_function("() => !document.querySelector('#kb-ss-status').textContent.includes('keyword')"
+                                       " && document.querySelector('#kb-ss-results li')")
+                cold = time.perf_counter() - start
+                ranked = {}
+                times = []
+                for name, queries in sets.items():
+                    got = page.evaluate("""async (qs) => { const out = [];
+                        for (const q of qs) { const t = performance.now();
+                          const r = await window.kbSearch(q, {k: 50}); out.push([performance.now() - t, r.map(x => x.slug)]); }
+                        return out; }""", [q["q"] for q in queries])
+                    times += [t for t, _ in got]
+                    ranked[name] = [r for _, r in got]
+                search_bytes = sum(s for u, s in sizes if "/_static/kb-search/" in u)
+                return {"cold_first_answer_s": cold, "warm_p50_ms": statistics.median(times),
+                        "warm_p95_ms": sorted(times)[int(0.95 * (len(times) - 1))],
+                        "search_bytes": search_bytes,
+                        "model_bytes": sum(s for u, s in sizes if u.endswith("model.onnx")),
+                        "external_requests": len(log.external_requests), "ranked": ranked}
+        finally:
+            chromium.close()
+
+
+def scale(counts: list[int]) -> dict:
+    meta = json.loads((layout.browser_search_dir(REPO) / "meta.json").read_text(encoding="utf-8"))
+    n, d = meta["count"], meta["dimension"]
+    per_chunk = {"postings": meta["bytes"]["lexical.json"] / n,
+                 "metadata": (layout.browser_search_dir(REPO) / "meta.json").stat().st_size / n}
+    fixed = sum(v for k, v in meta["bytes"].items() if k.startswith("model/"))
+    node = subprocess.run(["node", str(REPO / "benchmarks/browser_scale.mjs"), *map(str, counts)],
+                          capture_output=True, text=True, check=True)
+    times = json.loads(node.stdout)
+    return {c: {"vectors_mb": c * (d + 4) / 1e6, "postings_mb": c * per_chunk["postings"] / 1e6,
+                "metadata_mb": c * per_chunk["metadata"] / 1e6, "model_mb": fixed / 1e6, **times[str(c)]}
+            for c in counts}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--chunks", type=int, default=96, help="sample chunks for the embedding rates")
+    args = ap.parse_args()
+    rates = embedding_rates(args.chunks)
+    onnx, st = rates["onnx 8-bit"], rates["sentence-transformers fp32"]
+    print(f"passages embedded per second ({args.chunks} sample chunks, side by side):")
+    print(f"  onnx 8-bit {onnx:.1f}/s   sentence-transformers fp32 {st:.1f}/s   ratio {onnx / st:.2f}x")
+
+    sets = {"easy": load_queries(), "hard test": load_queries(HARD_QUERIES, "test"),
+            "hard dev": load_queries(HARD_QUERIES, "dev")}
+    searcher = Searcher(REPO, load_embedder(DEFAULT_MODEL, progress=False))
+    server = {name: [[r.slug for r in searcher.search(q["q"], 50)] for q in qs] for name, qs in sets.items()}
+    b = browser_run(sets)
+    print("retrieval quality, R@1 / R@5 / MRR (browser | server):")
+    for name, qs in sets.items():
+        for lang in ("en", "zh"):
+            mb, ms = quality(b["ranked"][name], qs)[lang], quality(server[name], qs)[lang]
+            cell = lambda m: f"{m['recall@1']:.3f} / {m['recall@5']:.3f} / {m['mrr']:.3f}"  # noqa: E731
+            print(f"  {name:<9} {lang}  n={mb['n']:<3} {cell(mb)}  |  {cell(ms)}")
+    same = sum(x[:5] == y[:5] for n in sets for x, y in zip(b["ranked"][n], server[n]))
+    total = sum(len(qs) for qs in sets.values())
+    print(f"  browser and server agree on the top 5 for {same}/{total} queries")
+    print("browser (headless Chromium, static server, site under a sub-path):")
+    print(f"  cold visit to first semantic answer {b['cold_first_answer_s']:.2f} s; warm query p50 "
+          f"{b['warm_p50_ms']:.0f} ms, p95 {b['warm_p95_ms']:.0f} ms")
+    print(f"  search downloaded {b['search_bytes'] / 1e6:.1f} MB (model {b['model_bytes'] / 1e6:.1f} MB); "
+          f"requests leaving the site: {b['external_requests']}")
+    print("at scale (bytes shipped, scaled from the sample; query time of core.mjs in V8, synthetic data):")
+    for c, f in scale([10_000, 100_000]).items():
+        data = f["vectors_mb"] + f["postings_mb"] + f["metadata_mb"]
+        print(f"  {c:>7} chunks: vectors {f['vectors_mb']:.1f} MB + postings {f['postings_mb']:.1f} MB + metadata "
+              f"{f['metadata_mb']:.1f} MB = {data:.1f} MB besides the {f['model_mb']:.0f} MB model; "
+              f"index load {f['load_ms']} ms, query p50 {f['query_p50_ms']} ms")
+
+
+if __name__ == "__main__":
+    main()

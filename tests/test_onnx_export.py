@@ -1,0 +1,104 @@
+"""The browser form of the model: vocabulary trimming, the exported graph against the model it
+came from, and a model that cannot be exported."""
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from ingest.store import load_articles
+from search import browser_export, onnx_export
+from search.chunks import article_chunks
+from search.evaluate import HARD_QUERIES, load_queries
+from search.model import load_embedder
+from tests.search_support import REPO_ROOT, FakeEmbedder, make_article, numpy_embedder, shared_embedder
+
+PIECES = [["<s>", 0.0], ["<pad>", 0.0], ["</s>", 0.0], ["<unk>", 0.0], ["▁the", -3.0], ["▁训练", -9.0],
+          ["x", -12.0], ["▁rare", -14.0], ["▁common", -5.0], ["▁é", -11.0], ["▁schön", -8.0], ["<mask>", 0.0]]
+
+
+def test_trimming_keeps_specials_single_characters_cjk_and_the_best_ascii_pieces():
+    keep = onnx_export.kept_piece_ids(PIECES, special_ids={0, 1, 2, 3, 11}, ascii_pieces=2)
+    names = [PIECES[i][0] for i in keep]
+    assert names == ["<s>", "<pad>", "</s>", "<unk>", "▁the", "▁训练", "x", "▁common", "▁é", "<mask>"]
+    # "▁rare" lost to the higher-scored "▁the" and "▁common"; "▁schön" is neither ASCII nor CJK.
+
+
+def test_a_trimmed_tokenizer_renumbers_vocabulary_specials_and_template():
+    tok = {"model": {"type": "Unigram", "unk_id": 3, "vocab": PIECES},
+           "added_tokens": [{"id": 0, "content": "<s>"}, {"id": 11, "content": "<mask>"}],
+           "post_processor": {"type": "TemplateProcessing",
+                              "special_tokens": {"<s>": {"id": "<s>", "ids": [0], "tokens": ["<s>"]},
+                                                 "</s>": {"id": "</s>", "ids": [2], "tokens": ["</s>"]}}}}
+    keep = [0, 1, 2, 3, 5, 11]
+    out = onnx_export.trim_tokenizer(tok, keep)
+    assert [p for p, _ in out["model"]["vocab"]] == ["<s>", "<pad>", "</s>", "<unk>", "▁训练", "<mask>"]
+    assert out["model"]["unk_id"] == 3 and [a["id"] for a in out["added_tokens"]] == [0, 5]
+    assert out["post_processor"]["special_tokens"]["</s>"]["ids"] == [2]
+    assert tok["model"]["vocab"] is PIECES and len(PIECES) == 12  # the input is left alone
+    with pytest.raises(onnx_export.ExportError, match="only Unigram"):
+        onnx_export.trim_tokenizer({"model": {"type": "WordPiece"}}, keep)
+
+
+@pytest.fixture(scope="module")
+def texts():
+    chunks = [c.text for a in load_articles(REPO_ROOT) for c in article_chunks(a)]
+    return chunks, [q["q"] for q in load_queries()] + [q["q"] for q in load_queries(HARD_QUERIES)]
+
+
+def test_the_exported_model_agrees_with_the_sentence_transformers_model(texts):
+    passages, queries = texts[0][::8], texts[1]
+    ours, theirs = shared_embedder(), numpy_embedder()
+    cos_p = np.sum(ours.embed_passages(passages) * theirs.embed_passages(passages), axis=1)
+    cos_q = np.sum(ours.embed_queries(queries) * theirs.embed_queries(queries), axis=1)
+    # 8-bit weights and a trimmed vocabulary (English words may split into more pieces) move
+    # vectors a little; a wrong export (pooling, vocabulary rows out of step) would not be near 1.
+    assert np.median(cos_p) >= 0.99 and cos_p.min() >= 0.95, (np.median(cos_p), cos_p.min())
+    assert np.median(cos_q) >= 0.98 and cos_q.min() >= 0.9, (np.median(cos_q), cos_q.min())
+
+
+def test_trimmed_chinese_text_tokenizes_as_with_the_full_vocabulary(texts):
+    passages, _ = texts
+    ours, theirs = shared_embedder(), numpy_embedder()
+    full = theirs.sentence_transformer().tokenizer
+    vocab = {i: p for p, i in full.get_vocab().items()}
+    trimmed = json.loads((ours.folder / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
+    # Runs of Chinese (with its punctuation) from the passages; English words in them may split
+    # differently, by design (only the 25,000 best ASCII pieces are kept).
+    chinese = [m for p in passages for m in re.findall(r"[\u4e00-\u9fff，。、：；（）！？]{8,}", p)][:400]
+    assert len(chinese) >= 100
+    for text in chinese:
+        want = [vocab[i] for i in full(text)["input_ids"]]
+        got = [trimmed[i][0] for i in ours.token_ids([text])[0]]
+        assert got == want, text[:60]
+
+
+def test_the_export_is_cached_and_written_whole(tmp_path):
+    folder = shared_embedder().folder
+    meta = json.loads((folder / onnx_export.META_FILE).read_text(encoding="utf-8"))
+    assert meta["output"] == "sentence_embedding" and meta["vocab"] < 100_000
+    assert not list(folder.parent.glob(folder.name + ".*"))  # no temporary folder left behind
+    size = (folder / onnx_export.MODEL_FILE).stat().st_size
+    assert size <= 45e6, size  # the browser downloads it
+
+
+def test_a_model_that_cannot_be_exported_is_named_and_the_site_keeps_keyword_search(tmp_path, capsys):
+    bad = tmp_path / "not-a-model"
+    bad.mkdir()
+    (bad / "tokenizer.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(onnx_export.ExportError, match="not-a-model.*modules.json"):
+        onnx_export.export(bad, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match="onnx engine cannot run"):
+        load_embedder(str(bad), query_engine="onnx")
+    # A searcher whose embedder is not an exported model: no browser folder, an old one removed.
+    from search.index import build_index
+    from search.query import Searcher
+
+    build_index(tmp_path, [make_article("a", "随机森林", "Random forests", "很多棵树投票。")], FakeEmbedder())
+    stale = browser_export.browser_dir(tmp_path)
+    stale.mkdir(parents=True)
+    assert browser_export.export(tmp_path, Searcher(tmp_path, FakeEmbedder())) is None
+    assert not stale.exists()
