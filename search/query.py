@@ -1,7 +1,6 @@
 """Answering a query: embed it, search the chunks, and group hits per article."""
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 

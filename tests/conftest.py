@@ -59,3 +59,13 @@ def hostile_site(tmp_path_factory) -> Path:
     status, _ = build_site(root, strict=True, quiet=True)
     assert status == 0, "jupyter-book build with -W -n --keep-going failed"
     return root
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One Playwright driver for every browser test (``tests.browser``); each page gets a fresh profile."""
+    from tests.browser import Chromium
+
+    browser = Chromium()
+    yield browser
+    browser.close()

@@ -15,7 +15,7 @@ from kb import layout
 from search.evaluate import load_queries
 from search.model import load_embedder
 from search.query import Searcher
-from tests.browser import Chromium, serve_directory
+from tests.browser import serve_directory
 from tests.conftest import REPO
 
 SITE = layout.html_dir(REPO)
@@ -34,13 +34,6 @@ def published(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def chromium():
-    browser = Chromium()
-    yield browser
-    browser.close()
-
-
-@pytest.fixture(scope="module")
 def search_page(published, chromium):
     """One page with the model loaded, shared by the tests that only call kbSearch."""
     host = published.rsplit("/", 1)[0]
@@ -55,6 +48,12 @@ def search_page(published, chromium):
 def python_side():
     embedder = load_embedder(progress=False)
     return embedder, Searcher(REPO, embedder)
+
+
+def _for_each(page, js_function: str, items: list):
+    """``js_function`` applied in the page to each item in turn (one round trip for all)."""
+    return page.evaluate(f"async (items) => {{ const f = {js_function}; const out = [];"
+                         f" for (const x of items) out.push(await f(x)); return out; }}", items)
 
 
 def _queries():
@@ -82,8 +81,7 @@ def test_browser_vectors_match_python_for_every_eval_query(search_page, python_s
     page, _ = search_page
     embedder, _ = python_side
     queries = _queries()
-    got = page.evaluate("async (qs) => { const out = []; for (const q of qs) out.push(await window.kbSearch.embed(q));"
-                        " return out; }", queries)
+    got = _for_each(page, "q => window.kbSearch.embed(q)", queries)
     want_ids = embedder.token_ids([embedder.query_prefix + q for q in queries])
     assert [g["ids"] for g in got] == want_ids  # the same tokens: tokenizers.js reproduces tokenizers
     browser = np.array([g["vector"] for g in got], np.float32)
@@ -96,8 +94,7 @@ def test_browser_and_server_return_the_same_top_results(search_page, python_side
     page, _ = search_page
     _, searcher = python_side
     queries = _queries()
-    browser = page.evaluate("async (qs) => { const out = []; for (const q of qs)"
-                            " out.push((await window.kbSearch(q, {k: 5})).map(r => r.slug)); return out; }", queries)
+    browser = _for_each(page, "async q => (await window.kbSearch(q, {k: 5})).map(r => r.slug)", queries)
     server = [[r.slug for r in searcher.search(q, 5)] for q in queries]
     first_differs = [(q, b, s) for q, b, s in zip(queries, browser, server) if b[:1] != s[:1]]
     assert not first_differs, first_differs[:3]

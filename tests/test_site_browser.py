@@ -22,7 +22,7 @@ from PIL import Image
 
 from ingest.store import load_articles
 from kb import layout
-from tests.browser import Chromium, serve_directory
+from tests.browser import serve_directory
 from tests.conftest import REPO
 
 SITE = layout.html_dir(REPO)
@@ -64,13 +64,6 @@ class Visit:
 
 def url_of(article) -> str:
     return article.path.with_suffix(".html").as_posix()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    browser = Chromium()
-    yield browser
-    browser.close()
 
 
 @pytest.fixture(scope="module")
