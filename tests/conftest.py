@@ -61,9 +61,13 @@ def hostile_site(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """One Playwright driver for every browser test (``tests.browser``); each page gets a fresh profile."""
+    """A Playwright driver per browser test module (``tests.browser``); each page gets a fresh profile.
+
+    Not per session: the driver keeps an asyncio loop running in this thread, and later tests that
+    run a notebook in-process (``asyncio.run``) must not find one.
+    """
     from tests.browser import Chromium
 
     browser = Chromium()
