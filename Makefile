@@ -15,7 +15,7 @@ site: setup
 	@$(PYTHON) -m book execute; echo $$? > _build/.execute-status
 	$(PYTHON) -m search build
 	$(PYTHON) -m book build
-	@echo "Site: $(CURDIR)/_build/html/index.html  (with semantic search: $(PYTHON) -m search serve)"
+	@echo "Site: $(CURDIR)/_build/html/index.html  (search runs in the browser over HTTP: any static server, or $(PYTHON) -m search serve)"
 	@exit $$(cat _build/.execute-status)
 
 # What CI runs: every notebook re-executed from scratch, the whole book built with warnings as
