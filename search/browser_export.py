@@ -27,7 +27,7 @@ from pathlib import Path
 
 from kb import layout
 from kb.files import atomic_write, write_json
-from search import lexical, ranking
+from search import lexical
 from search.onnx_export import MODEL_FILE
 
 FORMAT = 1
@@ -56,8 +56,8 @@ def export(root: Path, searcher) -> Path | None:
         shutil.rmtree(dest, ignore_errors=True)
         return None
     idx = searcher.index
-    ids, vectors = idx.all_vectors()
-    q, scales = ranking.quantize_rows(vectors)
+    ids, (q, scales) = searcher.ids, searcher.rows
+    row_of = {int(i): r for r, i in enumerate(ids.tolist())}
     model_dir = dest / "model"
     model_dir.mkdir(parents=True, exist_ok=True)
     for name in MODEL_FILES:
@@ -74,7 +74,6 @@ def export(root: Path, searcher) -> Path | None:
     lex = searcher.lexical
     postings: dict[str, list[int]] = {}
     if lex is not None:
-        row_of = {int(i): r for r, i in enumerate(ids.tolist())}
         csc = lex.matrix.tocsc()
         for term, col in lex.column.items():
             start, end = csc.indptr[col], csc.indptr[col + 1]
@@ -96,7 +95,7 @@ def export(root: Path, searcher) -> Path | None:
         "ranking": searcher.params.to_json(),
         "mean": [round(float(x), 7) for x in searcher.mean.tolist()],
         "snippet_chars": searcher.snippet_chars,
-        "lead": {slug: ids.tolist().index(i) for slug, i in searcher.lead.items()},
+        "lead": {slug: row_of[i] for slug, i in searcher.lead.items()},
         "chunks": [{"slug": c["slug"], "kind": c["kind"], "body": c["body"]} for c in chunks],
         "articles": {slug: {"title": a.get("title", slug), "title_en": a.get("title_en", ""),
                             "page": _page_path(a.get("path", ""))} for slug, a in sorted(idx.articles.items())},

@@ -81,13 +81,14 @@ def cmd_eval(args) -> int:
         queries = load_queries(path, split=args.split)
     except (OSError, ValueError, yaml.YAMLError) as e:
         raise InputError(None, str(e)) from e
+    searcher = Searcher(args.root, _embedder(args))
     if args.tune:
-        rows = tune(Searcher(args.root, _embedder(args)), queries)
+        rows = tune(searcher, queries)
         print(format_tuning(rows))
         if args.json:
             write_json(Path(args.json), rows, indent=2)
         return cli.OK
-    report = evaluate(Searcher(args.root, _embedder(args)), queries)
+    report = evaluate(searcher, queries)
     print(format_report(report))
     if args.json:
         write_json(Path(args.json), report, indent=2)
@@ -108,7 +109,7 @@ def parser():
     p.add_argument("--model", default=None,
                    help=f"sentence-transformers model name or path (default: ${MODEL_ENV} or {DEFAULT_MODEL})")
     p.add_argument("--query-engine", choices=QUERY_ENGINES, default=None,
-                   help=f"what embeds: onnx (the exported int8 model, passages and queries, as in the "
+                   help=f"what embeds: onnx (the exported 8-bit model, passages and queries, as in the "
                         f"browser), numpy or sentence-transformers (fp32 passages; queries in NumPy or torch), "
                         f"or auto: onnx when the model exports (default: ${QUERY_ENGINE_ENV} or auto)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")

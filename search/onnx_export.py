@@ -65,7 +65,7 @@ def trim_tokenizer(tok: dict, keep: list[int]) -> dict:
     """``tokenizer.json`` with only the ``keep`` pieces, every id renumbered."""
     if tok.get("model", {}).get("type") != "Unigram":
         raise ExportError(f"only Unigram (SentencePiece) vocabularies are trimmed; this one is "
-                          f"{tok.get('model', {}).get('type')!r} (export with --no-trim)")
+                          f"{tok.get('model', {}).get('type')!r} (export it with ascii_pieces=None)")
     new_id = {old: new for new, old in enumerate(keep)}
     out = json.loads(json.dumps(tok))
     model = out["model"]
@@ -127,7 +127,7 @@ def quantize(fp32: Path, out: Path) -> None:
     onnxruntime's x86 and wasm integer kernels then disagree (cosine 0.996-0.998 between the
     Python and the browser vector of one query; fp32 and weight-only agree to 1e-7), and the
     activation rounding cost 0.06-0.1 of dense MRR on the hard queries. Weight-only 8-bit keeps the
-    size (44 MB) and fp32's quality, at fp32's speed.
+    size (42 MB) and fp32's quality, at fp32's speed.
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic

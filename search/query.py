@@ -65,9 +65,10 @@ class Searcher:
         # FAISS index was, and the centring (see search.ranking) needs the whole matrix anyway.
         ids, vectors = self.index.all_vectors()
         # The mean of the exact vectors (shipped to the browser as is); scores from the int8 rows
-        # the browser holds, so both engines break near-ties alike.
+        # the browser holds (``rows``: what search.browser_export ships), so both engines break
+        # near-ties alike.
         self.mean = vectors.mean(axis=0) if len(ids) else np.zeros(self.index.dimension, np.float32)
-        self._ids, self._vectors = ids, ranking.dequantized(vectors)
+        self.ids, self.rows = ids, ranking.quantize_rows(vectors)
         self.set_ranking(params)
         # A title chunk makes a poor snippet (it repeats the title): show the
         # article's first passage of text instead.
@@ -94,9 +95,10 @@ class Searcher:
 
     def set_ranking(self, params: ranking.Ranking) -> None:
         self.params = params
-        self._centred = ranking.centred(self._vectors, self.mean, params.centering)
+        q, scale = self.rows
+        self._centred = ranking.centred(q.astype(np.float32) * scale[:, None], self.mean, params.centering)
         self._penalty = np.array([params.kind_penalty.get(self.index.chunks[i]["kind"], 0.0)
-                                  for i in self._ids.tolist()], np.float32)
+                                  for i in self.ids.tolist()], np.float32)
 
     def search(self, text: str, k: int = 10) -> list[Result]:
         text = check_query(text, k)
@@ -119,14 +121,14 @@ class Searcher:
 
     def _dense(self, vec: np.ndarray, k: int) -> dict[str, tuple[float, int]]:
         """Articles in dense order: slug -> (best chunk score, that chunk's id)."""
-        if not len(self._ids):
+        if not len(self.ids):
             return {}
         q = ranking.centred(np.asarray(vec, np.float32).reshape(1, -1), self.mean, self.params.centering)[0]
         scores = self._centred @ q - self._penalty
         n = min(len(scores), self._pool(k))
         top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
-        top = top[np.lexsort((self._ids[top], -scores[top]))]
-        return self._best_per_article((float(scores[r]), int(self._ids[r])) for r in top)
+        top = top[np.lexsort((self.ids[top], -scores[top]))]
+        return self._best_per_article((float(scores[r]), int(self.ids[r])) for r in top)
 
     def _lexical(self, text: str, k: int) -> dict[str, tuple[float, int]]:
         scores = self.lexical.scores(text)

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+
 @dataclass(frozen=True)
 class Ranking:
     centering: float = 0.5
@@ -47,11 +48,6 @@ def quantize_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
     q = np.clip(np.rint(v / scale[:, None]), -127, 127).astype(np.int8)
     return q, scale
-
-
-def dequantized(vectors: np.ndarray) -> np.ndarray:
-    q, scale = quantize_rows(vectors)
-    return q.astype(np.float32) * scale[:, None]
 
 
 def centred(vectors: np.ndarray, mean: np.ndarray, centering: float = DEFAULT.centering) -> np.ndarray:

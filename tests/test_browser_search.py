@@ -29,16 +29,16 @@ def published(tmp_path_factory):
         pytest.fail("no in-browser search data in the built site: run `make site` (search build, then book build)")
     top = tmp_path_factory.mktemp("pages")
     (top / SUB).symlink_to(SITE, target_is_directory=True)
-    with serve_directory(top) as base:
-        yield f"{base}/{SUB}"
+    with serve_directory(top) as host:
+        yield host, f"{host}/{SUB}"  # the server's origin (pages may load only from it), the site
 
 
 @pytest.fixture(scope="module")
 def search_page(published, chromium):
     """One page with the model loaded, shared by the tests that only call kbSearch."""
-    host = published.rsplit("/", 1)[0]
+    host, site = published
     with chromium.page(host) as (page, log):
-        page.goto(f"{published}/book/semantic_search.html", wait_until="load")
+        page.goto(f"{site}/book/semantic_search.html", wait_until="load")
         assert page.evaluate("() => window.kbSearch.ready") == "browser"
         page.evaluate("() => window.kbSearch.semanticReady")
         yield page, log
@@ -62,15 +62,15 @@ def _queries():
 
 @pytest.mark.parametrize("query", ["多卡分布式训练", "training on several GPUs"])
 def test_the_static_page_puts_the_ddp_article_first(published, chromium, query):
-    host = published.rsplit("/", 1)[0]
+    host, site = published
     with chromium.page(host) as (page, log):
-        page.goto(f"{published}/book/semantic_search.html?query={urllib.parse.quote(query)}", wait_until="load")
+        page.goto(f"{site}/book/semantic_search.html?query={urllib.parse.quote(query)}", wait_until="load")
         assert page.evaluate("() => window.kbSearch.engine") in ("browser", "starting")
         page.evaluate("() => window.kbSearch.semanticReady")
         page.wait_for_function("() => document.querySelector('#kb-ss-status').textContent.includes('articles')"
                                " && !document.querySelector('#kb-ss-status').textContent.includes('keyword')")
         first = page.locator("#kb-ss-results li a").first
-        assert first.get_attribute("href").startswith(f"{published}/articles/")
+        assert first.get_attribute("href").startswith(f"{site}/articles/")
         assert "ddp-quick-start" in first.get_attribute("href")
         assert page.evaluate("() => window.kbSearch.engine") == "browser"
         assert page.locator("#kb-ss-results mark").count() > 0  # the query's terms are marked
@@ -103,19 +103,20 @@ def test_browser_and_server_return_the_same_top_results(search_page, python_side
 
 
 def test_results_carry_the_page_api_fields_and_urls_under_the_sub_path(search_page, published):
+    _, site = published
     page, log = search_page
     results = page.evaluate("() => window.kbSearch('感受野怎么计算', {k: 3})")
     assert len(results) == 3 and results[0]["slug"] == "receptive-field"
     assert set(results[0]) == {"slug", "title", "title_en", "url", "score", "snippet"}
-    assert results[0]["url"] == f"{published}/articles/vision/receptive-field.html"
+    assert results[0]["url"] == f"{site}/articles/vision/receptive-field.html"
     assert not log.external_requests
 
 
 def test_a_hostile_query_is_shown_as_text(published, chromium):
-    host = published.rsplit("/", 1)[0]
+    host, site = published
     hostile = "<img src=x onerror=alert(1)> {eval-rst} <script>alert(2)</script> 感受野"
     with chromium.page(host) as (page, log):
-        page.goto(f"{published}/book/semantic_search.html?query={urllib.parse.quote(hostile)}", wait_until="load")
+        page.goto(f"{site}/book/semantic_search.html?query={urllib.parse.quote(hostile)}", wait_until="load")
         page.wait_for_selector("#kb-ss-results li a", timeout=30000)
         assert page.locator("#kb-ss-results img, #kb-ss-status img, main img[src='x']").count() == 0
         assert page.input_value("#kb-ss-query") == hostile
@@ -123,9 +124,9 @@ def test_a_hostile_query_is_shown_as_text(published, chromium):
 
 
 def test_an_over_long_query_gets_a_message_not_an_exception(published, chromium):
-    host = published.rsplit("/", 1)[0]
+    host, site = published
     with chromium.page(host) as (page, log):
-        page.goto(f"{published}/book/semantic_search.html?query={'长' * 1200}", wait_until="load")
+        page.goto(f"{site}/book/semantic_search.html?query={'长' * 1200}", wait_until="load")
         page.wait_for_function("() => document.querySelector('#kb-ss-status').textContent.includes('limit')")
         assert "1200" in page.inner_text("#kb-ss-status")
         with pytest.raises(Exception, match="limit is 1000"):
@@ -134,10 +135,10 @@ def test_an_over_long_query_gets_a_message_not_an_exception(published, chromium)
 
 
 def test_without_the_model_files_the_page_says_so_and_keyword_results_answer(published, chromium):
-    host = published.rsplit("/", 1)[0]
+    host, site = published
     with chromium.page(host) as (page, log):
         page.route("**/model/model.onnx", lambda r: r.fulfill(status=404, body="gone"))
-        page.goto(f"{published}/book/semantic_search.html?query={urllib.parse.quote('多卡分布式训练')}", wait_until="load")
+        page.goto(f"{site}/book/semantic_search.html?query={urllib.parse.quote('多卡分布式训练')}", wait_until="load")
         with pytest.raises(Exception, match="model"):
             page.evaluate("() => window.kbSearch.semanticReady")
         page.wait_for_function("() => document.querySelector('#kb-ss-engine').textContent.includes('unavailable')")
@@ -148,13 +149,13 @@ def test_without_the_model_files_the_page_says_so_and_keyword_results_answer(pub
 
 
 def test_the_header_search_box_leads_to_semantic_results(published, chromium):
-    host = published.rsplit("/", 1)[0]
+    host, site = published
     with chromium.page(host) as (page, log):
-        page.goto(f"{published}/articles/vision/receptive-field.html", wait_until="load")
+        page.goto(f"{site}/articles/vision/receptive-field.html", wait_until="load")
         page.evaluate("""() => { const f = document.querySelector('form.bd-search');
                                  f.querySelector("input[name='q']").value = '训练时半精度梯度下溢';
                                  f.requestSubmit(); }""")
         page.wait_for_url("**/book/semantic_search.html?query=*")
-        assert page.url.startswith(f"{published}/book/semantic_search.html")
+        assert page.url.startswith(f"{site}/book/semantic_search.html")
         page.wait_for_selector("#kb-ss-results li a", timeout=30000)
         assert not log.external_requests

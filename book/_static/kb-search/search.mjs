@@ -35,7 +35,7 @@ async function isServer() {
 }
 
 function serverEngine() {
-  return async (query, k) => {
+  const run = async (query, k) => {
     const url = new URL("api/search", root);
     url.searchParams.set("q", query);
     url.searchParams.set("k", String(k));
@@ -47,6 +47,8 @@ function serverEngine() {
       url: new URL(String(r.path).replace(/\.(md|ipynb)$/, ".html"), root).href,
     })) };
   };
+  run.modelReady = Promise.resolve();  // the server's model is loaded before it listens
+  return run;
 }
 
 function browserEngine(events) {
@@ -98,11 +100,9 @@ async function start() {
   if (await isServer()) {
     kbSearch.engine = "server";
     engineRun = serverEngine();
-    kbSearch.semanticReady = Promise.resolve();
   } else {
     kbSearch.engine = "browser";
     engineRun = browserEngine(events);
-    kbSearch.semanticReady = engineRun.modelReady;
     kbSearch.embed = engineRun.embed;
     await engineRun.indexReady;
   }
@@ -128,7 +128,8 @@ kbSearch.events = events;
 kbSearch.detailed = kbSearchDetailed;
 kbSearch.QueryError = QueryError;
 kbSearch.ready = start();
-kbSearch.semanticReady = kbSearch.ready.then(() => kbSearch.semanticReady);
+kbSearch.semanticReady = kbSearch.ready.then(() => engineRun.modelReady);
+kbSearch.semanticReady.catch(() => {});  // the page reports it; no "uncaught" in the console
 window.kbSearch = kbSearch;
 
 // ---------------------------------------------------------------- the search page
@@ -209,13 +210,12 @@ function page() {
     }
     if (query !== current) return;
     render(list, out.results, query);
-    const what = out.semantic ? "" : "（关键词结果，语义模型加载中 · keyword results while the semantic model loads）";
+    const what = out.semantic ? ""
+      : modelState === "failed" ? "（仅关键词结果 · keyword results only）"
+        : "（关键词结果，语义模型加载中 · keyword results while the semantic model loads）";
     say(out.results.length
       ? `${out.results.length} 篇相关文章 · ${out.results.length} articles ${what}`
       : `没有找到相关文章 · No matching articles for “${query}”.`);
-    if (modelState === "failed" && !out.semantic) {
-      say(status.textContent.replace(what, "（仅关键词结果 · keyword results only）"));
-    }
   }
 
   kbSearch.ready.then((engine) => {

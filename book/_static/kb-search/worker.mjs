@@ -68,7 +68,7 @@ async function loadModel() {
   session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
 }
 
-export async function embed(text) {
+async function embed(text) {
   let ids = tokenizer.encode(meta.query_prefix + text).ids;
   if (ids.length > meta.max_tokens) ids = ids.slice(0, meta.max_tokens - 1).concat(ids[ids.length - 1]);
   const shape = [1, ids.length];
