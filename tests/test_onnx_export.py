@@ -59,6 +59,28 @@ def test_the_exported_model_agrees_with_the_sentence_transformers_model(texts):
     assert np.median(cos_q) >= 0.98 and cos_q.min() >= 0.9, (np.median(cos_q), cos_q.min())
 
 
+def test_passages_get_int8_arithmetic_close_to_the_fp32_arithmetic_queries_and_the_browser_use(texts):
+    import onnx
+
+    ours = shared_embedder()
+    model = ours.folder / onnx_export.MODEL_FILE
+    before = model.stat().st_size
+    levels = {a.i for n in onnx.load_from_string(onnx_export.int8_arithmetic(model)).graph.node
+              if n.op_type == "MatMulNBits" for a in n.attribute if a.name == "accuracy_level"}
+    assert levels == {4} and model.stat().st_size == before  # the shipped file is left alone
+    shipped = {a.i for n in onnx.load(str(model)).graph.node
+               if n.op_type == "MatMulNBits" for a in n.attribute if a.name == "accuracy_level"}
+    assert shipped <= {0}
+    passages = [ours.passage_prefix + t for t in texts[0][::6]]
+    int8 = ours.encode(passages, session=ours.passage_session())
+    fp32 = ours.encode(passages)
+    cos = np.sum(int8 * fp32, axis=1)
+    # Different arithmetic (not the query session by mistake), and still the same vectors.
+    assert not np.array_equal(int8, fp32)
+    assert cos.min() >= 0.999, cos.min()
+    assert np.allclose(ours.embed_passages(texts[0][::6]), int8, atol=1e-6)  # what the build uses
+
+
 def test_trimmed_chinese_text_tokenizes_as_with_the_full_vocabulary(texts):
     passages, _ = texts
     ours, theirs = shared_embedder(), numpy_embedder()
@@ -82,6 +104,25 @@ def test_the_export_is_cached_and_written_whole(tmp_path):
     assert not list(folder.parent.glob(folder.name + ".*"))  # no temporary folder left behind
     size = (folder / onnx_export.MODEL_FILE).stat().st_size
     assert size <= 45e6, size  # the browser downloads it
+
+
+def test_a_new_export_removes_the_ones_it_replaces_and_keeps_the_rest(tmp_path):
+    def made(name, **meta):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / onnx_export.META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+        return folder
+
+    new = made("e5-onnx-w8-new", source="/models/e5", ascii_pieces=25000)
+    old = made("e5-onnx-w8-old", source="/models/e5", ascii_pieces=25000)
+    older = made("e5-onnx-int8-older", source="/models/e5", ascii_pieces=25000)
+    other_source = made("e5-onnx-w8-elsewhere", source="/other/e5", ascii_pieces=25000)
+    whole_vocab = made("e5-onnx-w8-full", source="/models/e5", ascii_pieces=None)
+    unfinished = tmp_path / "e5-onnx-w8-new.tmp1"  # another process's export in flight
+    unfinished.mkdir()
+    assert sorted(p.name for p in onnx_export.prune_stale(new)) == [older.name, old.name]
+    assert all(p.exists() for p in (new, other_source, whole_vocab, unfinished))
+    assert not old.exists() and not older.exists()
 
 
 def test_a_model_that_cannot_be_exported_is_named_and_the_site_keeps_keyword_search(tmp_path, capsys):
