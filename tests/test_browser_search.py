@@ -159,3 +159,23 @@ def test_the_header_search_box_leads_to_semantic_results(published, chromium):
         assert page.url.startswith(f"{site}/book/semantic_search.html")
         page.wait_for_selector("#kb-ss-results li a", timeout=30000)
         assert not log.external_requests
+
+
+def test_a_copy_opened_from_disk_says_it_needs_http_and_hands_the_query_to_keyword_search(chromium):
+    # file:// pages may not load module scripts, workers or fetch: the page must not sit blank.
+    with chromium.page("file://") as (page, log):
+        page.goto(f"{SITE.resolve().as_uri()}/book/semantic_search.html?query=DDP", wait_until="load")
+        assert "file://" in page.inner_text("#kb-ss-status")
+        link = page.locator("#kb-ss-status a")
+        assert link.get_attribute("href").endswith("search.html?q=DDP")
+        link.click()
+        page.wait_for_selector("#search-results li a", timeout=30000)
+        assert any("ddp-quick-start" in (a.get_attribute("href") or "")
+                   for a in page.locator("#search-results li a").all())
+        # (Sphinx's own search then fails to fetch page summaries from disk; that is its business.)
+        assert not [e for e in log.console_errors + log.failed_requests if "kb-search" in e], log
+        # The header box keeps Sphinx's keyword page here.
+        page.goto(f"{SITE.resolve().as_uri()}/articles/vision/receptive-field.html", wait_until="load")
+        page.evaluate("""() => { const f = document.querySelector('form.bd-search');
+                                 f.querySelector("input[name='q']").value = 'DDP'; f.requestSubmit(); }""")
+        page.wait_for_url("**/search.html?q=DDP*")

@@ -2,6 +2,8 @@
  * matches) instead of Sphinx's keyword-only page; that page links back to keyword search. */
 (function () {
   "use strict";
+  // Opened from disk (file://) the semantic page cannot run: keep Sphinx's keyword search.
+  if (window.location.protocol === "file:") return;
   document.addEventListener("submit", function (ev) {
     var form = ev.target;
     if (!form || !form.matches || !form.matches("form.bd-search, form[action$='search.html']")) return;
