@@ -40,7 +40,8 @@ def browser_dir(root: Path) -> Path:
 
 def token_rule() -> dict:
     """``search.lexical.tokens`` as data, for the browser's twin of it (``core.mjs``)."""
-    return {"pattern": lexical.TOKEN_PATTERN, "stop": sorted(lexical.STOP_WORDS + lexical.STOP_CJK)}
+    return {"pattern": lexical.TOKEN_PATTERN, "stop": sorted(lexical.STOP_WORDS + lexical.STOP_CJK),
+            "stemmer": lexical.STEMMER}
 
 
 def _page_path(article_path: str) -> str:

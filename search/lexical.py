@@ -3,23 +3,32 @@
 Why it is on by default: e5-small blurs exact technical terms (DDP, GBDT, set_epoch, 显卡) that a
 lexical match catches; ``python -m search eval`` prints dense alone and fused.
 
-Tokens are lower-cased NFKC words of Latin letters and digits, and overlapping character bigrams
-of Chinese runs (a lone Chinese character is its own token): the usual segmentation for Chinese
-retrieval, and one the browser reproduces exactly (``book/_static/kb-search/core.mjs`` carries the
-same rule, and a test runs both on the same texts), which a dictionary segmenter such as jieba
+Tokens are lower-cased NFKC words of Latin letters and digits, stemmed by Snowball's English
+(Porter2) stemmer, and overlapping character bigrams of Chinese runs (a lone Chinese character is
+its own token): the usual segmentation for Chinese retrieval, and one the browser reproduces
+exactly (``book/_static/kb-search/core.mjs`` carries the same rule and ``stem.mjs`` the same
+stemmer; tests run both on the corpus and on 60k words), which a dictionary segmenter such as jieba
 would not allow without shipping its dictionary.
+
+Why stemming: paraphrased English questions inflect the article's words differently ("noising"
+for "noise", "rescaled" for "scale"). Chosen on the dev half of the hard queries: hybrid MRR there
+went from 0.962 to 0.974 (English; Chinese unchanged), where folding plurals only, or stripping
+just -ing/-ed/-ly, gained nothing.
 
 The BM25 weights are computed at build time and stored as a sparse matrix (``bm25.npz``) for the
 server and as postings for the browser, so a query costs one column sum.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+import snowballstemmer
 
 K1, B = 1.5, 0.75
 LEXICAL_FILE = "bm25.npz"
@@ -36,6 +45,24 @@ STOP_CJK = sorted(set(
     "怎么 怎样 什么 为什 如何 可以 一个 这个 那个 我们 是什 么是 时候".split()
 ))
 _STOP = frozenset(STOP_WORDS) | frozenset(STOP_CJK)
+# Named in the rule the browser receives; book/_static/kb-search/stem.mjs implements this version.
+STEMMER = f"snowball-english-{version('snowballstemmer')}"
+_english = snowballstemmer.stemmer("english")
+
+
+def snowball(word: str) -> str:
+    return _english.stemWord(word)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def stem(word: str) -> str:
+    """Snowball's stem, and the plural ``s`` it keeps dropped: it leaves "-us" ("virus") and
+    plurals without a vowel before them ("cnns") alone, which in this corpus are mostly acronyms
+    in the plural (GPUs, CPUs, CNNs) that must meet their singular."""
+    out = snowball(word)
+    if out == word and len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return out
 
 
 def tokens(text: str) -> list[str]:
@@ -45,9 +72,7 @@ def tokens(text: str) -> list[str]:
         if t.isascii():
             if t in _STOP:
                 continue
-            if len(t) > 3 and t.endswith("s") and not t.endswith("ss"):
-                t = t[:-1]  # crude plural folding, so "GPUs" meets "GPU"
-            out.append(t)
+            out.append(stem(t))
         elif len(t) == 1:
             if t not in _STOP:
                 out.append(t)

@@ -3,9 +3,12 @@
 The browser reproduces ``search.lexical.tokens`` for queries (so BM25 matches the terms the build
 indexed) and ``search.snippets.snippet``; run both on the corpus' own chunks and on awkward text.
 """
+import itertools
 import json
+import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +17,7 @@ from search import lexical
 from search.browser_export import token_rule
 from search.chunks import article_chunks
 from search.evaluate import load_queries
+from search.model import DEFAULT_MODEL, resolve_model_path
 from search.snippets import readable_math, snippet
 from tests.conftest import REPO
 
@@ -58,11 +62,50 @@ def test_the_snippet_starts_at_the_sentence_that_meets_the_query():
     assert snippet("x" * 300, None, 10) == "x" * 9 + "…"
 
 
-def test_terms_are_marked_at_word_starts_and_bigrams_anywhere():
-    out = run_core({"rule": token_rule(), "ranges": [["Training on GPUs; ungpu", ["gpu", "train"]],
+def test_whole_words_that_stem_to_a_term_are_marked_and_bigrams_anywhere():
+    terms = lexical.tokens("training GPUs accuracy")
+    assert terms == ["train", "gpu", "accuraci"]
+    out = run_core({"rule": token_rule(), "ranges": [["Training on GPUs; ungpu, accuracy", terms],
                                                      ["多卡分布式训练", ["分布", "布式", "训练"]]]})
-    assert out["ranges"][0] == [[0, 5], [12, 15]]  # "Train", "GPU"; not the "gpu" inside "ungpu"
+    # "Training", "GPUs", "accuracy"; not the "gpu" inside "ungpu"
+    assert out["ranges"][0] == [[0, 8], [12, 16], [25, 33]]
     assert out["ranges"][1] == [[2, 7]]
+
+
+def _stem_vocabulary() -> list[str]:
+    """Real words (the corpus, the tokenizer's ASCII pieces) and made ones that walk every suffix
+    rule and exception of the stemmer."""
+    words = set()
+    for a in load_articles(REPO):
+        words.update(re.findall(r"[a-z0-9]+", a.text.lower()))
+    source = Path(resolve_model_path(DEFAULT_MODEL)) / "tokenizer.json"
+    for piece, _ in json.loads(source.read_text(encoding="utf-8"))["model"]["vocab"]:
+        if re.fullmatch(r"[a-z0-9]+", piece.lstrip("\u2581").lower()):
+            words.add(piece.lstrip("\u2581").lower())
+    stems = ["", "a", "y", "ab", "by", "hop", "hope", "fall", "gener", "commun", "past", "univers", "arsen",
+             "emerg", "inter", "later", "organ", "succ", "proc", "exc", "even", "inn", "out", "sk", "d", "ly",
+             "play", "cry", "sing", "relat", "cat", "gas", "happ", "fe", "nat", "x9", "fp16", "e5", "w", "ow"]
+    suffixes = ["", "s", "es", "ies", "ied", "ed", "eed", "ing", "ingly", "edly", "eedly", "ly", "y", "e", "l",
+                "ll", "al", "ational", "tional", "ation", "ization", "izer", "ator", "enci", "anci", "abli",
+                "alli", "entli", "ousli", "fulli", "lessli", "li", "bli", "ogi", "aliti", "iviti", "biliti",
+                "alism", "iveness", "fulness", "ousness", "ogist", "icate", "ative", "alize", "iciti", "ical",
+                "ful", "ness", "ic", "ance", "ence", "able", "ible", "ate", "ive", "ize", "iti", "ism", "ion",
+                "sion", "tion", "er", "ous", "ant", "ent", "ment", "ement", "ss", "sses", "us", "bb", "dd",
+                "tt", "bl", "at", "iz"]
+    words.update(s + x + y for s, x, y in itertools.product(stems, suffixes, suffixes[:24]))
+    words.update("skis skies dying lying tying idly gently ugly early only singly sky news howe atlas cosmos "
+                 "bias andes inning outing canning herring earring proceed exceed succeed".split())
+    words.discard("")
+    return sorted(words)
+
+
+def test_the_browser_stemmer_equals_snowball_on_real_and_made_words():
+    assert lexical.STEMMER == "snowball-english-3.1.1", "stem.mjs ports 3.1.1: port the new version"
+    words = _stem_vocabulary()
+    assert len(words) > 60_000
+    got = run_core({"rule": token_rule(), "words": words})["stems"]
+    mismatched = [(w, lexical.snowball(w), j) for w, j in zip(words, got) if lexical.snowball(w) != j]
+    assert not mismatched, mismatched[:10]
 
 
 def test_tex_reads_as_text_in_snippets():

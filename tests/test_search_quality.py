@@ -22,8 +22,9 @@ FLOORS = {  # method -> metric -> minimum, for each language
     "dense": {"recall@1": 0.75, "recall@5": 0.90, "mrr": 0.83},
 }
 LANGS = ("en", "zh")
-# The hard set's held-out test half (hybrid): en 0.769 / 0.949 / 0.857, zh 0.949 / 1.000 / 0.970 when written.
-HARD_FLOORS = {"en": {"recall@5": 0.89, "mrr": 0.80}, "zh": {"recall@5": 0.95, "mrr": 0.90}}
+# The hard set's held-out test half (hybrid) holds the targets: R@5 >= 0.95, MRR >= 0.85. It gave
+# en 0.821 / 1.000 / 0.884, zh 0.923 / 1.000 / 0.957 (R@1 / R@5 / MRR) with stemming.
+HARD_FLOORS = {"en": {"recall@5": 0.95, "mrr": 0.85}, "zh": {"recall@5": 0.95, "mrr": 0.90}}
 
 
 @pytest.fixture(scope="module")

@@ -3,15 +3,26 @@
 // so Python and the browser rank with the same numbers; tests run both on the same inputs.
 // Nothing here touches the DOM: results are data, rendered by search.js with text nodes only.
 
+import { stem } from "./stem.mjs";
+
 export const MAX_K = 50;
 export const CHUNKS_PER_RESULT = 8;  // search.query.CHUNKS_PER_RESULT
 const ENDS = new Set("。！？；!?;");
 const ELLIPSIS = "…";
 
+// search.lexical.stem: Snowball's stem, with the plural "s" it keeps ("gpus", "cnns") dropped.
+export function stemToken(word) {
+  const out = stem(word);
+  if (out === word && word.length > 3 && word.endsWith("s") && !word.endsWith("ss")) return word.slice(0, -1);
+  return out;
+}
+
 export function makeTokenizer(rule) {
   const pattern = new RegExp(rule.pattern, "gu");
   const stop = new Set(rule.stop);
   const latin = /^[a-z0-9]+$/;
+  // The build names its stemmer (search.lexical.STEMMER); stem.mjs is that stemmer's port.
+  const stemmed = Boolean(rule.stemmer);
   return function tokens(text) {
     const out = [];
     const norm = String(text).normalize("NFKC").toLowerCase();
@@ -19,8 +30,7 @@ export function makeTokenizer(rule) {
       let t = m[0];
       if (latin.test(t)) {
         if (stop.has(t)) continue;
-        if (t.length > 3 && t.endsWith("s") && !t.endsWith("ss")) t = t.slice(0, -1);
-        out.push(t);
+        out.push(stemmed ? stemToken(t) : t);
       } else if (t.length === 1) {
         if (!stop.has(t)) out.push(t);
       } else {
@@ -34,18 +44,19 @@ export function makeTokenizer(rule) {
   };
 }
 
-// [start, end) ranges of ``text`` where one of ``terms`` (tokens of the query) occurs: a Latin term
-// at a word start (so "gpu" marks "GPUs"), a Chinese bigram anywhere. Merged, in order.
+// [start, end) ranges of ``text`` where one of ``terms`` (tokens of the query) occurs: a whole
+// Latin word that is a term or stems to one (so "train" marks "Training", and "accuraci" marks
+// "accuracy", which no substring search would), a Chinese bigram anywhere. Merged, in order.
 export function termRanges(text, terms) {
   const lower = String(text).toLowerCase();
+  const wanted = new Set(terms);
   const ranges = [];
-  for (const t of new Set(terms)) {
-    if (!t) continue;
-    const latin = /^[a-z0-9]+$/.test(t);
-    for (let at = lower.indexOf(t); at !== -1; at = lower.indexOf(t, at + 1)) {
-      if (latin && at > 0 && /[a-z0-9]/.test(lower[at - 1])) continue;
-      ranges.push([at, at + t.length]);
-    }
+  for (const m of lower.matchAll(/[a-z0-9]+/g)) {
+    if (wanted.has(m[0]) || wanted.has(stemToken(m[0]))) ranges.push([m.index, m.index + m[0].length]);
+  }
+  for (const t of wanted) {
+    if (!t || /^[a-z0-9]+$/.test(t)) continue;
+    for (let at = lower.indexOf(t); at !== -1; at = lower.indexOf(t, at + 1)) ranges.push([at, at + t.length]);
   }
   ranges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   const merged = [];
