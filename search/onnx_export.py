@@ -135,9 +135,16 @@ def _pooling(folder: Path) -> tuple[str, bool]:
     if kinds[:2] != ["Transformer", "Pooling"] or not set(kinds[2:]) <= {"Normalize"}:
         raise ExportError(f"{modules_file}: modules {kinds} are not Transformer → Pooling [→ Normalize]")
     pool_cfg = json.loads((folder / modules[1]["path"] / "config.json").read_text(encoding="utf-8"))
+    # sentence-transformers < 6 wrote one flag per mode (pooling_mode_cls_token: true); 6 writes
+    # pooling_mode: "cls" (or a list of modes).
     modes = [k[len("pooling_mode_"):] for k, v in pool_cfg.items() if k.startswith("pooling_mode_") and v]
+    if "pooling_mode" in pool_cfg:
+        given = pool_cfg["pooling_mode"]
+        modes = [{"cls": "cls_token", "mean": "mean_tokens"}.get(m, m) for m in ([given] if isinstance(given, str) else given)]
     if modes not in (["mean_tokens"], ["cls_token"]):
         raise ExportError(f"{folder}: pooling {modes} is not exported (mean or CLS only)")
+    if modes == ["mean_tokens"] and pool_cfg.get("include_prompt") is False:
+        raise ExportError(f"{folder}: mean pooling that leaves the prompt out is not exported")
     return modes[0], "Normalize" in kinds
 
 

@@ -125,6 +125,53 @@ def test_a_new_export_removes_the_ones_it_replaces_and_keeps_the_rest(tmp_path):
     assert not old.exists() and not older.exists()
 
 
+def _tiny_bert(folder, pooling: str):
+    """A small random BERT with a WordPiece tokenizer, saved by today's sentence-transformers."""
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
+    from tokenizers.models import WordPiece
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *("##" + c for c in letters),
+             "train", "gpu", "loss", "分", "布", "式"]
+    hf = folder / "hf"
+    tok = Tokenizer(WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                            sep_token="[SEP]", mask_token="[MASK]").save_pretrained(str(hf))
+    torch.manual_seed(0)
+    # initializer_range 0.2: the default 0.02 gives nearly one vector for every text.
+    config = BertConfig(vocab_size=len(vocab), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=128, max_position_embeddings=64, initializer_range=0.2)
+    BertModel(config).save_pretrained(str(hf))
+    st = SentenceTransformer(modules=[models.Transformer(str(hf), max_seq_length=64),
+                                      models.Pooling(64, pooling), models.Normalize()], device="cpu")
+    st.save(str(folder / "st"))
+    return st, folder / "st"
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_another_sentence_transformers_bert_model_goes_through_the_same_export(tmp_path, pooling):
+    from search.onnx_embedder import OnnxEmbedder
+
+    st, folder = _tiny_bert(tmp_path, pooling)
+    out = onnx_export.export(folder, tmp_path / "exported", progress=False)
+    meta = json.loads((out / onnx_export.META_FILE).read_text(encoding="utf-8"))
+    assert meta["pooling"] == {"mean": "mean_tokens", "cls": "cls_token"}[pooling]
+    assert meta["vocab"] == st.tokenizer.vocab_size  # WordPiece: kept whole (only Unigram is trimmed)
+    texts = ["train the gpu", "loss 分布式", "zzz qqq", "a"]
+    embedder = OnnxEmbedder("tiny", out)
+    assert embedder.token_ids(texts) == [st.tokenizer(t)["input_ids"] for t in texts]
+    assert embedder.token_ids(["train gpu"]) == [[2, 77, 78, 3]]  # real pieces, not [UNK]
+    ours, theirs = embedder.encode(texts), st.encode(texts, normalize_embeddings=True)
+    assert np.sum(ours * theirs, axis=1).min() >= 0.99
+    assert (theirs @ theirs.T)[~np.eye(len(texts), dtype=bool)].max() < 0.97  # the texts do differ
+
+
 def test_a_model_that_cannot_be_exported_is_named_and_the_site_keeps_keyword_search(tmp_path, capsys):
     bad = tmp_path / "not-a-model"
     bad.mkdir()
