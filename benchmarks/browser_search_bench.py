@@ -128,7 +128,13 @@ def main() -> None:
     sets = {"easy": load_queries(), "hard test": load_queries(HARD_QUERIES, "test"),
             "hard dev": load_queries(HARD_QUERIES, "dev")}
     searcher = Searcher(REPO, load_embedder(DEFAULT_MODEL, progress=False))
-    server = {name: [[r.slug for r in searcher.search(q["q"], 50)] for q in qs] for name, qs in sets.items()}
+    server, server_ms = {}, []
+    for name, qs in sets.items():
+        server[name] = []
+        for q in qs:
+            start = time.perf_counter()
+            server[name].append([r.slug for r in searcher.search(q["q"], 50)])
+            server_ms.append((time.perf_counter() - start) * 1000)
     b = browser_run(sets)
     print("retrieval quality, R@1 / R@5 / MRR (browser | server):")
     for name, qs in sets.items():
@@ -142,6 +148,7 @@ def main() -> None:
     print("browser (headless Chromium, static server, site under a sub-path):")
     print(f"  cold visit to first semantic answer {b['cold_first_answer_s']:.2f} s; warm query p50 "
           f"{b['warm_p50_ms']:.0f} ms, p95 {b['warm_p95_ms']:.0f} ms")
+    print(f"  server (python -m search serve's code, one query at a time): p50 {statistics.median(server_ms):.0f} ms")
     print(f"  search downloaded {b['search_bytes'] / 1e6:.1f} MB (model {b['model_bytes'] / 1e6:.1f} MB); "
           f"requests leaving the site: {b['external_requests']}")
     print("at scale (bytes shipped, scaled from the sample; query time of core.mjs in V8, synthetic data):")

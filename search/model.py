@@ -159,9 +159,7 @@ def onnx_embedder(name: str, progress: bool = True):
     folder = onnx_export.exported_folder(cache_dir(), BUNDLED.get(name, name), source,
                                          onnx_export.DEFAULT_ASCII_PIECES)
     onnx_export.export(source, folder, progress=progress)
-    # "+a4": passages are embedded with int8 arithmetic (see search.onnx_embedder); an index
-    # built before that is embedded again rather than mixed with it.
-    return OnnxEmbedder(f"{BUNDLED.get(name, name)}+onnx-{folder.name.rsplit('-onnx-', 1)[-1]}+a4", folder)
+    return OnnxEmbedder(f"{BUNDLED.get(name, name)}+onnx-{folder.name.rsplit('-onnx-', 1)[-1]}", folder)
 
 
 def load_embedder(name: str | None = None, device: str | None = None, query_engine: str | None = None,

@@ -4,15 +4,12 @@ The same model file and ``tokenizer.json`` the browser loads, so passage vectors
 query vectors made in the reader's browser come from one model. Also the server's default: it
 starts in well under a second, with no torch import.
 
-Two sessions over that one file, because the two sides want different things of the arithmetic:
-- queries keep the fp32 arithmetic of onnxruntime-web's kernel, so a query's vector here and in
-  the browser agree to 1e-6 and the server ranks as the page does;
-- passages, embedded by the hundred at build time, run the 8-bit products in int8
-  (``MatMulNBits`` ``accuracy_level`` 4: activations quantized per block of 128 at run time).
-  About 1.5x the fp32 arithmetic's rate (2x sentence-transformers'), and the vectors stay within
-  cosine 0.9997 of it. ``quantize_dynamic``'s int8 MatMuls are faster still, but their
-  per-tensor activation rounding cost dense quality (see ``search.onnx_export.quantize``).
-  ``benchmarks/browser_search_bench.py`` prints the rates side by side.
+Two sessions over the two graphs of one set of 8-bit weights (``search.onnx_quantize``):
+- queries run ``model.onnx``, the browser's file, with the browser's fp32 arithmetic, so a query's
+  vector here and in the browser agree to 1e-6 and the server ranks as the page does;
+- passages, embedded by the hundred at build time, run ``model-int8.onnx``, whose products are
+  computed in int8: 2x sentence-transformers' rate, and within cosine 0.9997 of the fp32 vectors.
+``benchmarks/browser_search_bench.py`` prints the rates side by side.
 """
 from __future__ import annotations
 
@@ -23,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from search.onnx_export import META_FILE, MODEL_FILE, int8_arithmetic
+from search.onnx_export import META_FILE, MODEL_FILE
+from search.onnx_quantize import PASSAGE_MODEL_FILE
 
 BATCH = 16
 
@@ -63,7 +61,7 @@ class OnnxEmbedder:
 
     def passage_session(self):
         if self._passage_session is None:
-            self._passage_session = self._session(int8_arithmetic(self.folder / MODEL_FILE))
+            self._passage_session = self._session(str(self.folder / PASSAGE_MODEL_FILE))
         return self._passage_session
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:

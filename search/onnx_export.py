@@ -1,5 +1,6 @@
 """The browser form of the search model: a sentence-transformers BERT-family folder exported to
-ONNX, its vocabulary trimmed to what Chinese and English text needs, its weights stored in 8 bits.
+ONNX, its vocabulary trimmed to what Chinese and English text needs, its weights stored in 8 bits
+(``search.onnx_quantize``: one quantization, a graph for queries and the browser, one for passages).
 
 The one exported model embeds passages at build time (``search.onnx_embedder``, onnxruntime in
 Python) and queries in the reader's browser (onnxruntime-web), so the shipped vectors and the
@@ -13,7 +14,8 @@ rows. Everything else of ``tokenizer.json`` (normaliser, pre-tokenizer, template
 
 The result is cached under the search cache, keyed by the source folder and these settings:
 
-    <cache>/<name>-onnx-w8-<key>/model.onnx, tokenizer.json, tokenizer_config.json, kb_onnx.json
+    <cache>/<name>-onnx-w8-<key>/model.onnx, model-int8.onnx, tokenizer.json, tokenizer_config.json,
+                                  kb_onnx.json
 
 and a new export removes the exports of the same source and settings it replaces.
 """
@@ -27,14 +29,14 @@ import tempfile
 from pathlib import Path
 
 from kb.files import write_json
+from search.onnx_quantize import PASSAGE_MODEL_FILE, quantize
 
-EXPORT_VERSION = 4  # bump when the exported graph or the trimming changes
+EXPORT_VERSION = 5  # bump when the exported graph or the trimming changes
 DEFAULT_ASCII_PIECES = 25_000
 OPSET = 17
 META_FILE = "kb_onnx.json"
 MODEL_FILE = "model.onnx"
 OUTPUT = "sentence_embedding"
-BLOCK = 128  # weights per quantization scale (32 would cost 2 MB more in scales, for nothing at 8 bits)
 
 
 class ExportError(RuntimeError):
@@ -148,44 +150,6 @@ def _pooling(folder: Path) -> tuple[str, bool]:
     return modes[0], "Normalize" in kinds
 
 
-def quantize(fp32: Path, out: Path) -> None:
-    """8-bit weights, fp32 arithmetic: ``MatMulNBits`` (bits 8, blocks of ``BLOCK`` with a scale
-    each) for the matrix products, int8 rows + ``DequantizeLinear`` for the embedding matrix.
-
-    Why not ``quantize_dynamic``'s int8 MatMuls: they also quantize activations at run time, and
-    onnxruntime's x86 and wasm integer kernels then disagree (cosine 0.996-0.998 between the
-    Python and the browser vector of one query; fp32 and weight-only agree to 1e-7), and the
-    activation rounding cost 0.06-0.1 of dense MRR on the hard queries. Weight-only 8-bit keeps the
-    size (42 MB) and fp32's quality; the build gets its speed back with ``int8_arithmetic``, whose
-    per-block activation rounding moves vectors by less than 1e-3 of cosine.
-    """
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
-
-    nbits = MatMulNBitsQuantizer(onnx.load(str(fp32)), bits=8, block_size=BLOCK, is_symmetric=True,
-                                 accuracy_level=0, op_types_to_quantize=("MatMul",))
-    nbits.process()
-    mid = out.with_name(out.name + ".matmul.onnx")
-    onnx.save(nbits.model.model, str(mid))
-    quantize_dynamic(str(mid), str(out), weight_type=QuantType.QInt8, op_types_to_quantize=["Gather"])
-    mid.unlink()
-
-
-def int8_arithmetic(model: Path) -> bytes:
-    """``model`` with its ``MatMulNBits`` products computed in int8 (``accuracy_level`` 4), as
-    bytes for an ``InferenceSession``; the weights, and the file, are left as they are."""
-    import onnx
-
-    graph = onnx.load(str(model))
-    for node in graph.graph.node:
-        if node.op_type == "MatMulNBits":
-            kept = [a for a in node.attribute if a.name != "accuracy_level"]
-            del node.attribute[:]
-            node.attribute.extend(kept + [onnx.helper.make_attribute("accuracy_level", 4)])
-    return graph.SerializeToString()
-
-
 def export(folder: str | Path, dest: Path, ascii_pieces: int | None = DEFAULT_ASCII_PIECES,
            progress: bool = True) -> Path:
     """Export ``folder`` (a sentence-transformers BERT-family model) into ``dest``; returns ``dest``.
@@ -256,7 +220,7 @@ def export(folder: str | Path, dest: Path, ascii_pieces: int | None = DEFAULT_AS
         except Exception as exc:  # noqa: BLE001 - an architecture the exporter cannot trace
             raise ExportError(f"{folder}: torch.onnx.export failed: {type(exc).__name__}: {exc}"[:2000]) from exc
         steps.update()
-        quantize(fp32, tmp / MODEL_FILE)
+        quantize(fp32, tmp / MODEL_FILE, tmp / PASSAGE_MODEL_FILE)
         fp32.unlink()
         for extra in fp32.parent.glob("model-fp32.onnx*"):
             extra.unlink()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ingest.store import load_articles
-from search import browser_export, onnx_export
+from search import browser_export, onnx_export, onnx_quantize
 from search.chunks import article_chunks
 from search.evaluate import HARD_QUERIES, load_queries
 from search.model import load_embedder
@@ -59,26 +59,62 @@ def test_the_exported_model_agrees_with_the_sentence_transformers_model(texts):
     assert np.median(cos_q) >= 0.98 and cos_q.min() >= 0.9, (np.median(cos_q), cos_q.min())
 
 
-def test_passages_get_int8_arithmetic_close_to_the_fp32_arithmetic_queries_and_the_browser_use(texts):
+def _levels(model) -> set:
+    return {a.i for n in model.graph.node if n.op_type == "MatMulNBits" for a in n.attribute if a.name == "accuracy_level"}
+
+
+def test_the_shipped_graph_and_the_passage_graph_hold_the_same_8_bit_weights(texts):
     import onnx
+    import onnxruntime as ort
 
     ours = shared_embedder()
-    model = ours.folder / onnx_export.MODEL_FILE
-    before = model.stat().st_size
-    levels = {a.i for n in onnx.load_from_string(onnx_export.int8_arithmetic(model)).graph.node
-              if n.op_type == "MatMulNBits" for a in n.attribute if a.name == "accuracy_level"}
-    assert levels == {4} and model.stat().st_size == before  # the shipped file is left alone
-    shipped = {a.i for n in onnx.load(str(model)).graph.node
-               if n.op_type == "MatMulNBits" for a in n.attribute if a.name == "accuracy_level"}
-    assert shipped <= {0}
+    shipped = onnx.load(str(ours.folder / onnx_export.MODEL_FILE))
+    passage = onnx.load(str(ours.folder / onnx_quantize.PASSAGE_MODEL_FILE))
+    # The browser's file has no MatMulNBits (dequantized on every run); the build's has int8 products.
+    assert not any(n.op_type == "MatMulNBits" for n in shipped.graph.node) and _levels(passage) == {4}
+    weights = {i.name: i for i in shipped.graph.initializer if i.name.endswith(("/q", "/scale"))}
+    assert len(weights) == 2 * 72  # 12 layers x 6 products, int8 values and scales each
+    again = {i.name: i for i in onnx_quantize.unpacked_matmuls(onnx.load(str(ours.folder / onnx_quantize.PASSAGE_MODEL_FILE))).graph.initializer
+             if i.name in weights}
+    assert all(again[k] == weights[k] for k in weights)  # the very numbers, not a second quantization
+
+    # Unpacked, the products give what MatMulNBits' own fp32 arithmetic (accuracy_level 0) gives.
+    for node in passage.graph.node:
+        for a in node.attribute:
+            if node.op_type == "MatMulNBits" and a.name == "accuracy_level":
+                a.i = 0
+    reference = ort.InferenceSession(passage.SerializeToString(), providers=["CPUExecutionProvider"])
     passages = [ours.passage_prefix + t for t in texts[0][::6]]
-    int8 = ours.encode(passages, session=ours.passage_session())
     fp32 = ours.encode(passages)
-    cos = np.sum(int8 * fp32, axis=1)
-    # Different arithmetic (not the query session by mistake), and still the same vectors.
+    assert np.abs(ours.encode(passages, session=reference) - fp32).max() < 1e-5
+    # The build's int8 products: other numbers (so not the query session by mistake), same vectors.
+    int8 = ours.embed_passages(texts[0][::6])
     assert not np.array_equal(int8, fp32)
-    assert cos.min() >= 0.999, cos.min()
-    assert np.allclose(ours.embed_passages(texts[0][::6]), int8, atol=1e-6)  # what the build uses
+    assert np.sum(int8 * fp32, axis=1).min() >= 0.999
+
+
+def test_unpacking_slices_a_padded_last_block():
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    k, n = 40, 3  # K under one block of 128: MatMulNBits pads it, the unpacked weight must not keep the pad
+    w = np.random.default_rng(0).standard_normal((k, n)).astype(np.float32)
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, k])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, n])],
+                              [onnx.numpy_helper.from_array(w, "w")])
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    q = MatMulNBitsQuantizer(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), bits=8,
+                             block_size=onnx_quantize.BLOCK, is_symmetric=True)
+    q.process()
+    packed = q.model.model
+    x = np.random.default_rng(1).standard_normal((2, k)).astype(np.float32)
+    want = ort.InferenceSession(packed.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    unpacked = onnx_quantize.unpacked_matmuls(packed)
+    got = ort.InferenceSession(unpacked.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert np.abs(got - want).max() < 1e-5 and np.abs(got - x @ w).max() < 0.05
 
 
 def test_trimmed_chinese_text_tokenizes_as_with_the_full_vocabulary(texts):
