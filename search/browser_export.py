@@ -24,7 +24,6 @@ import json
 import shutil
 from pathlib import Path
 
-
 from kb import layout
 from kb.files import atomic_write, write_json
 from search import lexical

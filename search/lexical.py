@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import threading
 import unicodedata
 from importlib.metadata import version
 from pathlib import Path
@@ -47,11 +48,16 @@ STOP_CJK = sorted(set(
 _STOP = frozenset(STOP_WORDS) | frozenset(STOP_CJK)
 # Named in the rule the browser receives; book/_static/kb-search/stem.mjs implements this version.
 STEMMER = f"snowball-english-{version('snowballstemmer')}"
-_english = snowballstemmer.stemmer("english")
+_stemmers = threading.local()
 
 
 def snowball(word: str) -> str:
-    return _english.stemWord(word)
+    # A Snowball stemmer keeps the word it works on in the instance, and the server answers
+    # queries from several threads: one stemmer per thread (making one costs about a microsecond).
+    english = getattr(_stemmers, "english", None)
+    if english is None:
+        english = _stemmers.english = snowballstemmer.stemmer("english")
+    return english.stemWord(word)
 
 
 @functools.lru_cache(maxsize=1 << 16)

@@ -130,6 +130,38 @@ def test_english_tokens_are_lower_cased_stemmed_and_stopwords_dropped():
     assert tokens("GPUs GPU CNNs CNN") == ["gpu", "gpu", "cnn", "cnn"]
 
 
+def test_stemming_from_several_threads_gives_each_word_its_own_stem():
+    # The server tokenizes queries in many threads; one shared Snowball instance mixed their words.
+    import sys
+    import threading
+
+    from search.lexical import snowball
+
+    words = [p + s for p in ("train", "rescal", "nois", "organiz", "gener", "happ", "connect", "relat")
+             for s in ("ing", "ed", "ation", "ational", "ness", "fully", "ies", "s", "izer", "ically")] * 50
+    want = [snowball(w) for w in words]
+    got, errors = [], []
+
+    def work():
+        try:
+            got.append([snowball(w) for w in words])
+        except Exception as exc:  # noqa: BLE001 - any failure in a thread is the finding
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, as a loaded server does
+    try:
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, errors[:2]
+    assert got == [want] * 8
+
+
 def test_a_chinese_query_matches_documents_segmented_the_same_way():
     texts = ["自然语言处理的基本任务", "随机森林有放回采样", "多张显卡训练模型"]
     lex = LexicalIndex.from_tokens([0, 1, 2], [tokens(t) for t in texts])
