@@ -37,18 +37,19 @@ from search.query import Searcher  # noqa: E402
 from tests.browser import Chromium, serve_directory  # noqa: E402
 
 SUB = "repo"
+BASELINE = "sentence-transformers fp32"
 
 
-def embedding_rates(n: int, rounds: int = 3) -> dict:
-    """Passages per second, each engine's median of ``rounds`` runs taken in turn (the machine is
-    shared: interleaving keeps a slow spell from landing on one engine only)."""
+def embedding_rates(n: int, rounds: int = 5) -> dict:
+    """Passages per second, each engine's median of ``rounds`` runs taken in turn, and its median
+    per-round ratio to sentence-transformers (the machine is shared: interleaving keeps a slow
+    spell from landing on one engine only, and a round's ratio compares runs seconds apart)."""
     texts = [c.text for a in load_articles(REPO) for c in article_chunks(a)][:n]
     onnx = load_embedder(DEFAULT_MODEL, progress=False)
     engines = {
+        BASELINE: Embedder(DEFAULT_MODEL, device="cpu", query_engine="sentence-transformers").embed_passages,
         "onnx, int8 arithmetic (the build)": onnx.embed_passages,
         "onnx, fp32 arithmetic (queries, the browser)": lambda t: onnx.encode([onnx.passage_prefix + x for x in t]),
-        "sentence-transformers fp32": Embedder(DEFAULT_MODEL, device="cpu",
-                                               query_engine="sentence-transformers").embed_passages,
     }
     runs = {name: [] for name in engines}
     for name, embed in engines.items():
@@ -58,7 +59,8 @@ def embedding_rates(n: int, rounds: int = 3) -> dict:
             start = time.perf_counter()
             embed(texts)
             runs[name].append(len(texts) / (time.perf_counter() - start))
-    return {name: statistics.median(r) for name, r in runs.items()}
+    return {name: {"rate": statistics.median(r), "ratios": [x / b for x, b in zip(r, runs[BASELINE])]}
+            for name, r in runs.items()}
 
 
 def quality(ranked: list[list[str]], queries: list[dict]) -> dict:
@@ -120,10 +122,12 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, default=96, help="sample chunks for the embedding rates")
     args = ap.parse_args()
     rates = embedding_rates(args.chunks)
-    st = rates["sentence-transformers fp32"]
-    print(f"passages embedded per second ({args.chunks} sample chunks, median of 3 interleaved runs):")
-    for name, rate in rates.items():
-        print(f"  {name:<46} {rate:5.1f}/s   {rate / st:.2f}x sentence-transformers fp32")
+    print(f"passages embedded per second ({args.chunks} sample chunks, medians of 5 interleaved rounds;"
+          f" ratio: the median round's, and the range):")
+    for name, r in rates.items():
+        q = r["ratios"]
+        print(f"  {name:<46} {r['rate']:5.1f}/s   {statistics.median(q):.2f}x {BASELINE}"
+              f" ({min(q):.2f}-{max(q):.2f})")
 
     sets = {"easy": load_queries(), "hard test": load_queries(HARD_QUERIES, "test"),
             "hard dev": load_queries(HARD_QUERIES, "dev")}

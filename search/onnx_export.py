@@ -29,9 +29,9 @@ import tempfile
 from pathlib import Path
 
 from kb.files import write_json
-from search.onnx_quantize import PASSAGE_MODEL_FILE, quantize
+from search.onnx_quantize import CALIBRATION_TEXTS, PASSAGE_MODEL_FILE, quantize
 
-EXPORT_VERSION = 5  # bump when the exported graph or the trimming changes
+EXPORT_VERSION = 6  # bump when the exported graph or the trimming changes
 DEFAULT_ASCII_PIECES = 25_000
 OPSET = 17
 META_FILE = "kb_onnx.json"
@@ -150,6 +150,20 @@ def _pooling(folder: Path) -> tuple[str, bool]:
     return modes[0], "Normalize" in kinds
 
 
+def _calibration_ids(tok: dict, folder: Path, max_tokens: int) -> list[list[int]]:
+    """Token ids of the quantizer's calibration texts, as passages, by the (trimmed) tokenizer."""
+    from tokenizers import Tokenizer
+
+    from search.model import prefixes_for
+    from search.numpy_bert import read_prompts
+
+    tokenizer = Tokenizer.from_str(json.dumps(tok))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_tokens)
+    prefix = prefixes_for(str(folder), read_prompts(folder))[1]
+    return [e.ids for e in tokenizer.encode_batch([prefix + t for t in CALIBRATION_TEXTS])]
+
+
 def export(folder: str | Path, dest: Path, ascii_pieces: int | None = DEFAULT_ASCII_PIECES,
            progress: bool = True) -> Path:
     """Export ``folder`` (a sentence-transformers BERT-family model) into ``dest``; returns ``dest``.
@@ -164,7 +178,6 @@ def export(folder: str | Path, dest: Path, ascii_pieces: int | None = DEFAULT_AS
     try:
         import onnx  # noqa: F401 - torch.onnx.export needs it; fail early with a clear message
         import torch
-        import onnx_ir  # noqa: F401 - the MatMulNBits quantizer needs it
         from tqdm import tqdm
         from transformers import AutoModel
     except ImportError as exc:
@@ -220,14 +233,15 @@ def export(folder: str | Path, dest: Path, ascii_pieces: int | None = DEFAULT_AS
         except Exception as exc:  # noqa: BLE001 - an architecture the exporter cannot trace
             raise ExportError(f"{folder}: torch.onnx.export failed: {type(exc).__name__}: {exc}"[:2000]) from exc
         steps.update()
-        quantize(fp32, tmp / MODEL_FILE, tmp / PASSAGE_MODEL_FILE)
+        cfg_src = folder / "tokenizer_config.json"
+        cfg = json.loads(cfg_src.read_text(encoding="utf-8")) if cfg_src.exists() else {}
+        max_tokens = int(min(cfg.get("model_max_length", 512), model.config.max_position_embeddings))
+        quantize(fp32, tmp / MODEL_FILE, tmp / PASSAGE_MODEL_FILE, _calibration_ids(tok, folder, max_tokens))
         fp32.unlink()
         for extra in fp32.parent.glob("model-fp32.onnx*"):
             extra.unlink()
         steps.update()
         write_json(tmp / "tokenizer.json", tok, indent=None)
-        cfg_src = folder / "tokenizer_config.json"
-        cfg = json.loads(cfg_src.read_text(encoding="utf-8")) if cfg_src.exists() else {}
         write_json(tmp / "tokenizer_config.json", cfg, indent=2)
         from search.numpy_bert import read_prompts
 
@@ -235,7 +249,7 @@ def export(folder: str | Path, dest: Path, ascii_pieces: int | None = DEFAULT_AS
             "export_version": EXPORT_VERSION, "source": str(folder), "dimension": int(model.config.hidden_size),
             "vocab": len(tok["model"]["vocab"]) if "vocab" in tok.get("model", {}) else None,
             "ascii_pieces": ascii_pieces, "pooling": pooling, "normalised": normalise,
-            "max_tokens": int(min(cfg.get("model_max_length", 512), model.config.max_position_embeddings)),
+            "max_tokens": max_tokens,
             "prompts": read_prompts(folder), "input_names": ["input_ids", "attention_mask"], "output": OUTPUT,
         }, indent=2)
         steps.update()

@@ -59,62 +59,108 @@ def test_the_exported_model_agrees_with_the_sentence_transformers_model(texts):
     assert np.median(cos_q) >= 0.98 and cos_q.min() >= 0.9, (np.median(cos_q), cos_q.min())
 
 
-def _levels(model) -> set:
-    return {a.i for n in model.graph.node if n.op_type == "MatMulNBits" for a in n.attribute if a.name == "accuracy_level"}
+def _ops(model) -> dict:
+    from collections import Counter
+
+    return Counter(n.op_type for n in model.graph.node)
 
 
 def test_the_shipped_graph_and_the_passage_graph_hold_the_same_8_bit_weights(texts):
     import onnx
-    import onnxruntime as ort
 
     ours = shared_embedder()
     shipped = onnx.load(str(ours.folder / onnx_export.MODEL_FILE))
     passage = onnx.load(str(ours.folder / onnx_quantize.PASSAGE_MODEL_FILE))
-    # The browser's file has no MatMulNBits (dequantized on every run); the build's has int8 products.
-    assert not any(n.op_type == "MatMulNBits" for n in shipped.graph.node) and _levels(passage) == {4}
-    weights = {i.name: i for i in shipped.graph.initializer if i.name.endswith(("/q", "/scale"))}
-    assert len(weights) == 2 * 72  # 12 layers x 6 products, int8 values and scales each
-    again = {i.name: i for i in onnx_quantize.unpacked_matmuls(onnx.load(str(ours.folder / onnx_quantize.PASSAGE_MODEL_FILE))).graph.initializer
-             if i.name in weights}
-    assert all(again[k] == weights[k] for k in weights)  # the very numbers, not a second quantization
+    # The browser's file has fp32 products only (folded from int8 at session start); the build's
+    # has only integer products, both kinds of activation quantization in use for this model.
+    int8_ops = ("DynamicQuantizeMatMul", "MatMulIntegerToFloat", "MatMulInteger", "MatMulNBits")
+    assert not any(_ops(shipped)[op] for op in int8_ops) and _ops(shipped)["MatMul"] >= 72
+    per_tensor, per_token = _ops(passage)["DynamicQuantizeMatMul"], _ops(passage)["MatMulIntegerToFloat"]
+    assert per_tensor + per_token == 72 and per_tensor > 0 and per_token > 0  # 12 layers x 6 products
+    weights = {i.name: i for i in shipped.graph.initializer if i.name.endswith(("/w8/q", "/w8/scale"))}
+    assert len(weights) == 2 * 72
+    again = {i.name: i for i in passage.graph.initializer if i.name in weights}
+    assert again.keys() == weights.keys() and all(again[k] == weights[k] for k in weights)  # the very numbers
 
-    # Unpacked, the products give what MatMulNBits' own fp32 arithmetic (accuracy_level 0) gives.
-    for node in passage.graph.node:
-        for a in node.attribute:
-            if node.op_type == "MatMulNBits" and a.name == "accuracy_level":
-                a.i = 0
-    reference = ort.InferenceSession(passage.SerializeToString(), providers=["CPUExecutionProvider"])
-    passages = [ours.passage_prefix + t for t in texts[0][::6]]
-    fp32 = ours.encode(passages)
-    assert np.abs(ours.encode(passages, session=reference) - fp32).max() < 1e-5
     # The build's int8 products: other numbers (so not the query session by mistake), same vectors.
-    int8 = ours.embed_passages(texts[0][::6])
+    passages = texts[0][::6]
+    fp32 = ours.encode([ours.passage_prefix + t for t in passages])
+    int8 = ours.embed_passages(passages)
     assert not np.array_equal(int8, fp32)
-    assert np.sum(int8 * fp32, axis=1).min() >= 0.999
+    assert np.sum(int8 * fp32, axis=1).min() >= 0.998
 
 
-def test_unpacking_slices_a_padded_last_block():
+def test_column_int8_gives_each_column_its_own_scale():
+    w = np.random.default_rng(0).standard_normal((64, 3)).astype(np.float32) * np.array([1e-3, 1.0, 50.0], np.float32)
+    q, scale = onnx_quantize.column_int8(w)
+    assert q.dtype == np.int8 and np.all(np.abs(q).max(axis=0) == 127)
+    assert np.all(np.abs(q * scale - w) <= scale / 2 + 1e-7)  # a column of small weights keeps its precision
+
+
+def _product_graph(k: int, n: int, rng):
+    """y = x @ w + b, as an exporter writes it (MatMul, then Add of a constant bias)."""
     import onnx
-    import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    k, n = 40, 3  # K under one block of 128: MatMulNBits pads it, the unpacked weight must not keep the pad
-    w = np.random.default_rng(0).standard_normal((k, n)).astype(np.float32)
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, k])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, n])],
-                              [onnx.numpy_helper.from_array(w, "w")])
-    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+    w = rng.standard_normal((k, n)).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["xw"], name="p"), helper.make_node("Add", ["xw", "b"], ["y"])],
+                              "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, None, k])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None, n])],
+                              [onnx.numpy_helper.from_array(w, "w"), onnx.numpy_helper.from_array(b, "b")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), w, b
 
-    q = MatMulNBitsQuantizer(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), bits=8,
-                             block_size=onnx_quantize.BLOCK, is_symmetric=True)
-    q.process()
-    packed = q.model.model
-    x = np.random.default_rng(1).standard_normal((2, k)).astype(np.float32)
-    want = ort.InferenceSession(packed.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    unpacked = onnx_quantize.unpacked_matmuls(packed)
-    got = ort.InferenceSession(unpacked.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    assert np.abs(got - want).max() < 1e-5 and np.abs(got - x @ w).max() < 0.05
+
+def _run(model, **feeds):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+
+
+def test_per_token_activations_keep_the_tokens_one_scale_for_the_tensor_would_flatten():
+    rng = np.random.default_rng(1)
+    model, w, b = _product_graph(96, 16, rng)
+    x = rng.standard_normal((1, 40, 96)).astype(np.float32)
+    x[0, 0] *= 200  # one token with outlier values, as an attention sink has
+    want = x @ w + b
+    q, scale = onnx_quantize.column_int8(w)
+    copy = lambda: onnx.ModelProto.FromString(model.SerializeToString())  # noqa: E731
+    import onnx
+
+    shipped = _run(onnx_quantize.fp32_products(copy()), x=x)
+    assert np.abs(shipped - (x @ (q * scale) + b)).max() < 1e-3  # exactly the int8 weights, in fp32
+    per_tensor_model = onnx_quantize.int8_products(copy(), per_token=set())
+    assert _ops(per_tensor_model)["Add"] == 0  # the bias went into DynamicQuantizeMatMul
+    per_tensor = _run(per_tensor_model, x=x)
+    per_token = _run(onnx_quantize.int8_products(copy(), per_token={"x"}), x=x)
+    rest = lambda y: np.abs(y[0, 1:] - want[0, 1:]).mean() / np.abs(want[0, 1:]).mean()  # noqa: E731
+    assert rest(per_token) < 0.02 and rest(per_tensor) > 5 * rest(per_token), (rest(per_token), rest(per_tensor))
+    assert np.abs(per_token[0, 0] - want[0, 0]).mean() / np.abs(want[0, 0]).mean() < 0.02
+
+
+def test_calibration_sends_only_inputs_with_outlier_tokens_to_the_per_token_path():
+    import onnx
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(2)
+    spiky = rng.standard_normal((8, 32)).astype(np.float32)
+    spiky[0] *= 30  # token 0's embedding is an outlier
+    flat = rng.standard_normal((8, 32)).astype(np.float32)
+    nodes = [helper.make_node("Gather", ["spiky", "input_ids"], ["h_spiky"]),
+             helper.make_node("Gather", ["flat", "input_ids"], ["h_flat"]),
+             helper.make_node("MatMul", ["h_spiky", "w1"], ["y1"]), helper.make_node("MatMul", ["h_flat", "w2"], ["y2"]),
+             helper.make_node("Cast", ["attention_mask"], ["m"], to=TensorProto.FLOAT),
+             helper.make_node("Unsqueeze", ["m", "axis"], ["m3"]),
+             helper.make_node("Add", ["y1", "y2"], ["y"]), helper.make_node("Mul", ["y", "m3"], ["out"])]
+    inits = [onnx.numpy_helper.from_array(a, name) for name, a in
+             (("spiky", spiky), ("flat", flat), ("w1", rng.standard_normal((32, 4)).astype(np.float32)),
+              ("w2", rng.standard_normal((32, 4)).astype(np.float32)), ("axis", np.array([-1], np.int64)))]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, None]),
+                                           helper.make_tensor_value_info("attention_mask", TensorProto.INT64, [1, None])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, None, 4])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert onnx_quantize.per_token_inputs(model, [[0, 1, 2, 3, 4, 5, 6, 7]]) == {"h_spiky"}
+    assert onnx_quantize.per_token_inputs(model, [[1, 2, 3, 4, 5, 6, 7]]) == set()  # no outlier token in the text
 
 
 def test_trimmed_chinese_text_tokenizes_as_with_the_full_vocabulary(texts):
