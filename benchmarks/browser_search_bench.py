@@ -1,7 +1,8 @@
 """In-browser search benchmark (a script, not a timed test): ``python benchmarks/browser_search_bench.py``.
 
 Prints, in one run, side by side where it can:
-- passages embedded per second by the exported 8-bit ONNX model and by the fp32
+- passages embedded per second by the exported 8-bit ONNX model (OpenVINO's int8 products, as
+  the build runs it, and onnxruntime's fp32, as queries run it) and by the fp32
   sentence-transformers model, on the same sample chunks, and their ratio;
 - retrieval quality (R@1 / R@5 / MRR per language) on the easy set and the hard set's test and
   dev halves, answered by the browser (headless Chromium, the static site under a sub-path) and
@@ -48,8 +49,8 @@ def embedding_rates(n: int, rounds: int = 5) -> dict:
     onnx = load_embedder(DEFAULT_MODEL, progress=False)
     engines = {
         BASELINE: Embedder(DEFAULT_MODEL, device="cpu", query_engine="sentence-transformers").embed_passages,
-        "onnx, int8 arithmetic (the build)": onnx.embed_passages,
-        "onnx, fp32 arithmetic (queries, the browser)": lambda t: onnx.encode([onnx.passage_prefix + x for x in t]),
+        "openvino, int8 products (the build)": onnx.embed_passages,
+        "onnxruntime, fp32 (queries, the browser)": lambda t: onnx.encode([onnx.passage_prefix + x for x in t]),
     }
     runs = {name: [] for name in engines}
     for name, embed in engines.items():

@@ -1,10 +1,10 @@
 """The browser form of the search model: a sentence-transformers BERT-family folder exported to
 ONNX, its vocabulary trimmed to what Chinese and English text needs, its weights stored in 8 bits
-(``search.onnx_quantize``: one quantization, a graph for queries and the browser, one for passages).
+(``search.onnx_quantize``).
 
-The one exported model embeds passages at build time (``search.onnx_embedder``, onnxruntime in
-Python) and queries in the reader's browser (onnxruntime-web), so the shipped vectors and the
-browser's query vectors come from the same weights. Pooling and normalisation are part of the
+The one exported file embeds passages at build time (``search.onnx_embedder``: OpenVINO in Python)
+and queries in the reader's browser (onnxruntime-web) and on the server (onnxruntime), so the
+shipped vectors and the browser's query vectors come from the same weights. Pooling and normalisation are part of the
 graph: its one output, ``sentence_embedding``, is the unit vector sentence-transformers returns.
 
 Trimming keeps, of the Unigram pieces: the special tokens, every single-character piece (so any
@@ -14,7 +14,7 @@ rows. Everything else of ``tokenizer.json`` (normaliser, pre-tokenizer, template
 
 The result is cached under the search cache, keyed by the source folder and these settings:
 
-    <cache>/<name>-onnx-w8-<key>/model.onnx, model-int8.onnx, tokenizer.json, tokenizer_config.json,
+    <cache>/<name>-onnx-w8-<key>/model.onnx, tokenizer.json, tokenizer_config.json,
                                   kb_onnx.json
 
 and a new export removes the exports of the same source and settings it replaces.
@@ -29,9 +29,9 @@ import tempfile
 from pathlib import Path
 
 from kb.files import write_json
-from search.onnx_quantize import CALIBRATION_TEXTS, PASSAGE_MODEL_FILE, quantize
+from search.onnx_quantize import quantize
 
-EXPORT_VERSION = 6  # bump when the exported graph or the trimming changes
+EXPORT_VERSION = 7  # bump when the exported graph or the trimming changes
 DEFAULT_ASCII_PIECES = 25_000
 OPSET = 17
 META_FILE = "kb_onnx.json"
@@ -150,20 +150,6 @@ def _pooling(folder: Path) -> tuple[str, bool]:
     return modes[0], "Normalize" in kinds
 
 
-def _calibration_ids(tok: dict, folder: Path, max_tokens: int) -> list[list[int]]:
-    """Token ids of the quantizer's calibration texts, as passages, by the (trimmed) tokenizer."""
-    from tokenizers import Tokenizer
-
-    from search.model import prefixes_for
-    from search.numpy_bert import read_prompts
-
-    tokenizer = Tokenizer.from_str(json.dumps(tok))
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(max_tokens)
-    prefix = prefixes_for(str(folder), read_prompts(folder))[1]
-    return [e.ids for e in tokenizer.encode_batch([prefix + t for t in CALIBRATION_TEXTS])]
-
-
 def export(folder: str | Path, dest: Path, ascii_pieces: int | None = DEFAULT_ASCII_PIECES,
            progress: bool = True) -> Path:
     """Export ``folder`` (a sentence-transformers BERT-family model) into ``dest``; returns ``dest``.
@@ -236,7 +222,7 @@ def export(folder: str | Path, dest: Path, ascii_pieces: int | None = DEFAULT_AS
         cfg_src = folder / "tokenizer_config.json"
         cfg = json.loads(cfg_src.read_text(encoding="utf-8")) if cfg_src.exists() else {}
         max_tokens = int(min(cfg.get("model_max_length", 512), model.config.max_position_embeddings))
-        quantize(fp32, tmp / MODEL_FILE, tmp / PASSAGE_MODEL_FILE, _calibration_ids(tok, folder, max_tokens))
+        quantize(fp32, tmp / MODEL_FILE)
         fp32.unlink()
         for extra in fp32.parent.glob("model-fp32.onnx*"):
             extra.unlink()
