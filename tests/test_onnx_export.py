@@ -110,8 +110,8 @@ def _product_graph(k: int, n: int, rng):
 
     w = rng.standard_normal((k, n)).astype(np.float32)
     b = rng.standard_normal(n).astype(np.float32)
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["xw"], name="p"), helper.make_node("Add", ["xw", "b"], ["y"])],
-                              "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, None, k])],
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["xw"], name="p"), helper.make_node("Add", ["xw", "b"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, None, k])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None, n])],
                               [onnx.numpy_helper.from_array(w, "w"), onnx.numpy_helper.from_array(b, "b")])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), w, b
