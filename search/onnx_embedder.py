@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from search.onnx_export import META_FILE, MODEL_FILE
+
 BATCH = 8  # rows per run, sorted by length; 8 ran 3-7% faster than 16 here (OpenVINO; 2-9% with onnxruntime)
 
 

@@ -4,8 +4,9 @@ ONNX, its vocabulary trimmed to what Chinese and English text needs, its weights
 
 The one exported file embeds passages at build time (``search.onnx_embedder``: OpenVINO in Python)
 and queries in the reader's browser (onnxruntime-web) and on the server (onnxruntime), so the
-shipped vectors and the browser's query vectors come from the same weights. Pooling and normalisation are part of the
-graph: its one output, ``sentence_embedding``, is the unit vector sentence-transformers returns.
+shipped vectors and the browser's query vectors come from the same weights. Pooling and
+normalisation are part of the graph: its one output, ``sentence_embedding``, is the unit vector
+sentence-transformers returns.
 
 Trimming keeps, of the Unigram pieces: the special tokens, every single-character piece (so any
 text still tokenizes, character by character at worst), every piece with a CJK character, and the
@@ -14,8 +15,7 @@ rows. Everything else of ``tokenizer.json`` (normaliser, pre-tokenizer, template
 
 The result is cached under the search cache, keyed by the source folder and these settings:
 
-    <cache>/<name>-onnx-w8-<key>/model.onnx, tokenizer.json, tokenizer_config.json,
-                                  kb_onnx.json
+    <cache>/<name>-onnx-w8-<key>/model.onnx, tokenizer.json, tokenizer_config.json, kb_onnx.json
 
 and a new export removes the exports of the same source and settings it replaces.
 """
@@ -219,15 +219,14 @@ def export(folder: str | Path, dest: Path, ascii_pieces: int | None = DEFAULT_AS
         except Exception as exc:  # noqa: BLE001 - an architecture the exporter cannot trace
             raise ExportError(f"{folder}: torch.onnx.export failed: {type(exc).__name__}: {exc}"[:2000]) from exc
         steps.update()
-        cfg_src = folder / "tokenizer_config.json"
-        cfg = json.loads(cfg_src.read_text(encoding="utf-8")) if cfg_src.exists() else {}
-        max_tokens = int(min(cfg.get("model_max_length", 512), model.config.max_position_embeddings))
         quantize(fp32, tmp / MODEL_FILE)
         fp32.unlink()
         for extra in fp32.parent.glob("model-fp32.onnx*"):
             extra.unlink()
         steps.update()
         write_json(tmp / "tokenizer.json", tok, indent=None)
+        cfg_src = folder / "tokenizer_config.json"
+        cfg = json.loads(cfg_src.read_text(encoding="utf-8")) if cfg_src.exists() else {}
         write_json(tmp / "tokenizer_config.json", cfg, indent=2)
         from search.numpy_bert import read_prompts
 
@@ -235,7 +234,7 @@ def export(folder: str | Path, dest: Path, ascii_pieces: int | None = DEFAULT_AS
             "export_version": EXPORT_VERSION, "source": str(folder), "dimension": int(model.config.hidden_size),
             "vocab": len(tok["model"]["vocab"]) if "vocab" in tok.get("model", {}) else None,
             "ascii_pieces": ascii_pieces, "pooling": pooling, "normalised": normalise,
-            "max_tokens": max_tokens,
+            "max_tokens": int(min(cfg.get("model_max_length", 512), model.config.max_position_embeddings)),
             "prompts": read_prompts(folder), "input_names": ["input_ids", "attention_mask"], "output": OUTPUT,
         }, indent=2)
         steps.update()

@@ -124,13 +124,11 @@ def _run(model, **feeds):
 
 
 def test_the_shipped_products_compute_with_exactly_the_int8_weights():
-    import onnx
-
     rng = np.random.default_rng(1)
     model, w, b = _product_graph(96, 16, rng)
     x = rng.standard_normal((1, 40, 96)).astype(np.float32)
     q, scale = onnx_quantize.column_int8(w)
-    shipped = onnx_quantize.fp32_products(onnx.ModelProto.FromString(model.SerializeToString()))
+    shipped = onnx_quantize.fp32_products(model)
     assert {i.name for i in shipped.graph.initializer} == {"p/w8/q", "p/w8/scale", "b"}  # the fp32 weight is gone
     assert np.abs(_run(shipped, x=x) - (x @ (q * scale) + b)).max() < 1e-4
 
