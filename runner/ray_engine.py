@@ -1,9 +1,9 @@
 """Run the notebooks as Ray tasks: a local Ray instance, or an existing cluster (``book execute --ray``).
 
 Only the scheduling differs from the local engine: each notebook is one Ray task running the
-local pool's own worker function (``engine._run_job`` → ``kernel.execute_notebook``, which
-enforces the notebook's time limit), and every result comes back to the driver, which stores it
-exactly as the local engine does (``engine._store``). So the files written are the same.
+local pool's own job function (``jobs.run_job`` → ``kernel.execute_notebook``, which enforces the
+notebook's time limit), and every result comes back to the driver, which stores it exactly as
+the local engine does. So the files written are the same.
 
 * **Resources**: an article's front matter ``resources: {gpus: 1, cpus: 2, <custom>: N}`` becomes
   the task's ``num_gpus`` / ``num_cpus`` / ``resources`` (``memory`` in bytes too): Ray runs it only
@@ -30,7 +30,7 @@ from typing import Iterator
 
 from kb.cli import InputError
 from kb.files import atomic_write_text
-from runner.engine import failed_result
+from runner.jobs import failed_result, run_job
 
 LOCAL = "local"  # --ray without an address: start a Ray instance on this machine
 # Front-matter names → Ray's task options and the cluster's resource names; any other name is a
@@ -44,20 +44,18 @@ def _describe(resources: dict) -> str:
 
 
 def run_on_node(job: dict) -> dict:
-    """The Ray task: the local pool's worker function, on whichever node Ray picked.
+    """The Ray task: the local pool's job function, on whichever node Ray picked.
 
     The kernel log is written to a temporary file there and returned as text, since the driver's
     log path need not exist on that node.
     """
-    from runner.engine import _run_job
-
     host = socket.gethostname()
     if not os.path.isdir(job["cwd"]):
         return failed_result(job, f"the project is not at {job['cwd']} on Ray node {host}: every node needs this "
                             f"checkout at the same path (a shared filesystem or the same clone)", host)
     with tempfile.TemporaryDirectory(prefix="kb-ray-") as tmp:
         log = os.path.join(tmp, "kernel.log")
-        out = _run_job({**job, "kernel_log": log})
+        out = run_job({**job, "kernel_log": log})
         out["kernel_log_text"] = Path(log).read_text(encoding="utf-8", errors="replace") if os.path.exists(log) else ""
     return {**out, "kernel_log": job["kernel_log"], "host": host}
 
@@ -130,7 +128,7 @@ class Cluster:
         return options, demand
 
     def execute_all(self, todo: list[dict], max_in_flight: int | None = None) -> Iterator[dict]:
-        """Yield each job's result as it finishes, like ``engine._execute_all``.
+        """Yield each job's result as it finishes, like ``engine.execute_all``.
 
         ``max_in_flight`` caps the notebooks submitted at once (``--jobs`` on a cluster); by default
         all are submitted and Ray runs as many as the cluster's CPUs allow.

@@ -1,7 +1,8 @@
-"""Bilingual semantic search over the knowledge base: embeddings, FAISS index, CLI, HTTP API.
+"""Bilingual search over the knowledge base: index, ranking, serving and evaluation.
 
-Layers: ``model`` (which model, prefixes, loading) and ``e5_convert`` (the
-bundled default's weights) feed ``chunks`` -> ``index`` (FAISS + sidecar,
-incremental builds, related articles) -> ``query`` (grouped results), used by
-``cli``, ``server`` and ``evaluate``.
+``chunks`` (what an article is cut into) -> ``index`` (FAISS vectors + sidecar, incremental
+builds, related articles) and ``lexical`` (BM25) -> ``ranking`` (the fusion steps the browser
+repeats) -> ``query`` (grouped results, snippets) -> ``server`` (HTTP) and ``browser_export``
+(what the static site's search loads); ``evaluate`` scores labelled queries; ``cli`` is
+``python -m search``. Vectors come from the ``embedding`` package.
 """

@@ -4,32 +4,38 @@ Written by ``python -m search build`` into ``_build/search/browser/`` (the book 
 ``_static/kb-search/data/``):
 
 - ``model/``: ``model.onnx`` (int8), ``tokenizer.json``, ``tokenizer_config.json``: the very files
-  that embedded the passages (``search.onnx_export``).
+  that embedded the passages (``embedding.onnx_export``).
 - ``vectors.bin``: little-endian; ``count × dimension`` int8 (each row scaled to its own largest
   absolute value = 127), then ``count`` float32 scales. A quarter of float32, and a cosine changes
   by about 1e-3 at most, far below the gaps between articles.
 - ``lexical.json``: BM25 postings ``{term: [row, weight×1000, row, weight×1000, …]}`` over the
   same tokens as the server; ``tokens.json``: that tokenizer's rule (``search.lexical.tokens``),
   which the browser reproduces, also to highlight the query's terms.
-- ``meta.json``: rows' slug / kind / snippet text, the articles (title, title_en, page path), the
-  corpus mean for centring, the ranking constants (``search.ranking``), the tokenizer rule, and
-  the byte sizes above so a half-copied folder is detected.
+- ``meta.json``: rows' slug / kind / snippet text (rows in chunk-id order), the articles (title,
+  title_en, page path), the corpus mean for centring, the ranking constants (``search.ranking``),
+  the query limits and ranking depth of ``search.query`` (``max_k``, ``max_query_chars``,
+  ``chunks_per_result``), and the byte sizes above so a half-copied site is detected.
 
-A model that could not be exported (``search.model.load_embedder`` fell back to
-sentence-transformers) leaves no browser folder: the site then says so and keeps keyword search.
+The folder is replaced as a whole (``kb.files.atomic_folder``): a reader never mixes the files of
+two builds.
+
+An embedder that is not an exported model (no ``folder``: the tests' fake ones) leaves no browser
+folder: the site then says so and keeps keyword search.
 """
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
-from kb import layout
-from kb.files import atomic_write, write_json
-from search import lexical
-from search.onnx_export import MODEL_FILE
+import numpy as np
 
-FORMAT = 1
+from kb import layout
+from kb.files import atomic_copy, atomic_folder, write_json
+from search import lexical
+from embedding.onnx_export import MODEL_FILE
+from search.query import CHUNKS_PER_RESULT, MAX_K, MAX_QUERY_CHARS
+
+FORMAT = 2
 MODEL_FILES = (MODEL_FILE, "tokenizer.json", "tokenizer_config.json")
 
 
@@ -55,59 +61,62 @@ def export(root: Path, searcher) -> Path | None:
     if folder is None:
         shutil.rmtree(dest, ignore_errors=True)
         return None
-    idx = searcher.index
-    ids, (q, scales) = searcher.ids, searcher.rows
+    # Rows in chunk-id order: both engines break score ties by it (the server by id, the browser
+    # by row), so the rows must not keep the storage order of an incremental build.
+    order = np.argsort(searcher.ids, kind="stable")
+    ids = searcher.ids[order]
+    q, scales = (a[order] for a in searcher.rows)
     row_of = {int(i): r for r, i in enumerate(ids.tolist())}
-    model_dir = dest / "model"
-    model_dir.mkdir(parents=True, exist_ok=True)
-    for name in MODEL_FILES:
-        src, dst = Path(folder) / name, model_dir / name
-        if not dst.exists() or dst.stat().st_size != src.stat().st_size or dst.stat().st_mtime < src.stat().st_mtime:
-            atomic_write(dst, lambda p, s=src: shutil.copyfile(s, p))
-
-    def _vectors(path: Path) -> None:
-        with open(path, "wb") as f:
-            f.write(q.astype("<i1").tobytes())
-            f.write(scales.astype("<f4").tobytes())
-
-    atomic_write(dest / "vectors.bin", _vectors)
-    lex = searcher.lexical
-    postings: dict[str, list[int]] = {}
-    if lex is not None:
-        csc = lex.matrix.tocsc()
-        for term, col in lex.column.items():
-            start, end = csc.indptr[col], csc.indptr[col + 1]
-            flat: list[int] = []
-            for r, w in zip(csc.indices[start:end].tolist(), csc.data[start:end].tolist()):
-                flat += [row_of[int(lex.ids[r])], int(round(w * 1000))]
-            postings[term] = flat
-    write_json(dest / "lexical.json", postings, indent=None)
-    write_json(dest / "tokens.json", token_rule(), indent=None)
-    chunks = [idx.chunks[i] for i in ids.tolist()]
+    postings = _postings(searcher.lexical, row_of)
     meta = {
         "format": FORMAT,
         "model": searcher.embedder.name,
-        "dimension": idx.dimension,
+        "dimension": searcher.index.dimension,
         "count": len(ids),
         "query_prefix": searcher.embedder.query_prefix,
         "max_tokens": int(searcher.embedder.meta.get("max_tokens", 512)),
         "output": searcher.embedder.meta["output"],
+        # search.query's limits and depth, which the page and core.mjs read from here.
+        "max_k": MAX_K,
+        "max_query_chars": MAX_QUERY_CHARS,
+        "chunks_per_result": CHUNKS_PER_RESULT,
         "ranking": searcher.params.to_json(),
         "mean": [round(float(x), 7) for x in searcher.mean.tolist()],
         "snippet_chars": searcher.snippet_chars,
         "lead": {slug: row_of[i] for slug, i in searcher.lead.items()},
-        "chunks": [{"slug": c["slug"], "kind": c["kind"], "body": c["body"]} for c in chunks],
+        "chunks": [{"slug": c["slug"], "kind": c["kind"], "body": c["body"]}
+                   for c in (searcher.index.chunks[i] for i in ids.tolist())],
         "articles": {slug: {"title": a.get("title", slug), "title_en": a.get("title_en", ""),
-                            "page": _page_path(a.get("path", ""))} for slug, a in sorted(idx.articles.items())},
-        "bytes": {name: (dest / name).stat().st_size for name in ("vectors.bin", "lexical.json", "tokens.json")}
-                 | {f"model/{n}": (model_dir / n).stat().st_size for n in MODEL_FILES},
+                            "page": _page_path(a.get("path", ""))}
+                     for slug, a in sorted(searcher.index.articles.items())},
     }
-    write_json(dest / "meta.json", meta, indent=None)  # last: it vouches for the files above
-    return dest
+
+    def fill(tmp: Path) -> None:
+        for name in MODEL_FILES:
+            atomic_copy(Path(folder) / name, tmp / "model" / name)
+        with open(tmp / "vectors.bin", "wb") as f:
+            f.write(q.astype("<i1").tobytes())
+            f.write(scales.astype("<f4").tobytes())
+        write_json(tmp / "lexical.json", postings, indent=None)
+        write_json(tmp / "tokens.json", token_rule(), indent=None)
+        # The sizes let the page detect a half-copied site (the book copies file by file).
+        meta["bytes"] = {name: (tmp / name).stat().st_size for name in ("vectors.bin", "lexical.json", "tokens.json")}
+        meta["bytes"] |= {f"model/{n}": (tmp / "model" / n).stat().st_size for n in MODEL_FILES}
+        write_json(tmp / "meta.json", meta, indent=None)
+
+    return atomic_folder(dest, fill)
 
 
-def read_meta(root: Path) -> dict | None:
-    try:
-        return json.loads((browser_dir(root) / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+def _postings(lex, row_of: dict[int, int]) -> dict[str, list[int]]:
+    """BM25 postings by browser row: ``{term: [row, weight×1000, …]}`` (empty without BM25)."""
+    postings: dict[str, list[int]] = {}
+    if lex is None:
+        return postings
+    csc = lex.matrix.tocsc()
+    for term, col in lex.column.items():
+        start, end = csc.indptr[col], csc.indptr[col + 1]
+        flat: list[int] = []
+        for r, w in zip(csc.indices[start:end].tolist(), csc.data[start:end].tolist()):
+            flat += [row_of[int(lex.ids[r])], int(round(w * 1000))]
+        postings[term] = flat
+    return postings

@@ -16,13 +16,12 @@ import re
 import tokenize
 from dataclasses import dataclass
 
+from ingest.notebook import code_cells, read_notebook
 from search.snippets import readable_math
 
 MAX_CHARS = 400  # well under e5's 512 tokens even for dense Chinese text
 
-_CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 _FENCE = re.compile(r"^(```|~~~)[^\n]*$", re.MULTILINE)
-_CELL_OPTIONS = re.compile(r"\A(?:---\n.*?\n---\n|(?::[\w-]+:[^\n]*\n)+)", re.DOTALL)
 # Sentence ends in Chinese and English; the lookbehind keeps the punctuation.
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?;])|(?<=\.)(?=\s)|\n+")
 
@@ -96,15 +95,11 @@ def implementation_text(myst: str) -> str:
 
 def implementation_sections(myst: str) -> list[tuple[str, str]]:
     """(heading, narrative + code comments) for each section of an implementation region."""
-    if not _CODE_CELL.search(myst):
+    nb = read_notebook(myst)  # the cells as the book reads them; a cell's options are not its code
+    if not code_cells(nb):
         return []
     # Headings inside code cells are comments, not sections: cut only the text between cells.
-    pieces, pos = [], 0
-    for m in _CODE_CELL.finditer(myst):
-        pieces.append(("md", myst[pos : m.start()]))
-        pieces.append(("code", code_comments(_CELL_OPTIONS.sub("", m.group(1)))))
-        pos = m.end()
-    pieces.append(("md", myst[pos:]))
+    pieces = [("code", code_comments(c.source)) if c.cell_type == "code" else ("md", c.source) for c in nb.cells]
     sections: list[list] = [["", []]]
     for kind, text in pieces:
         if kind == "code":

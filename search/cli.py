@@ -8,18 +8,16 @@ from pathlib import Path
 from kb import cli, layout
 from kb.cli import InputError
 from search.index import SearchIndexError
-from search.model import DEFAULT_MODEL, MODEL_ENV, QUERY_ENGINE_ENV, QUERY_ENGINES
+from embedding.source import DEFAULT_MODEL, MODEL_ENV
 
 
 def _embedder(args):
-    from search.model import load_embedder
+    from embedding import ModelError, load_embedder
 
     try:
-        return load_embedder(args.model, query_engine=args.query_engine)
-    except (OSError, ValueError) as e:
-        raise InputError(args.model or "the configured model",
-                         f"could not load the embedding model ({e}); use a local sentence-transformers folder, "
-                         f"or unset {MODEL_ENV} for the bundled default {DEFAULT_MODEL!r}") from e
+        return load_embedder(args.model)
+    except (OSError, ModelError) as e:
+        raise InputError(args.model or "the configured model", f"could not load the embedding model ({e})") from e
 
 
 def _articles(root: Path):
@@ -27,18 +25,39 @@ def _articles(root: Path):
 
     articles = load_articles(root)
     if not articles:
-        raise InputError(root / layout.ARTICLES, "no articles: run `python -m ingest` first")
+        raise cli.not_run_yet(root / layout.ARTICLES, "no articles", "python -m ingest")
     return articles
 
 
+def _index(args, hybrid: bool = True):
+    """The index and its BM25 side, loaded and checked before the model: a missing or corrupt index
+    is reported at once, not after the minutes a first model load takes."""
+    from search.index import load_index
+    from search.query import load_lexical
+
+    index = load_index(args.root)
+    return index, load_lexical(args.root, index) if hybrid else None
+
+
+def _searcher(args, index, lexical, hybrid: bool = True):
+    from search.index import check_model
+    from search.query import Searcher
+
+    embedder = _embedder(args)
+    check_model(args.root, index.model, embedder.name)
+    return Searcher(args.root, embedder, index=index, hybrid=hybrid, lexical=lexical)
+
+
 def cmd_build(args) -> int:
+    articles = _articles(args.root)  # before the model (and its imports): no articles is reported at once
+
     from search.index import build_index, index_dir
 
     from search import browser_export
     from search.query import Searcher
 
     embedder = _embedder(args)
-    report = build_index(args.root, _articles(args.root), embedder, full=args.full)
+    report = build_index(args.root, articles, embedder, full=args.full)
     print(f"search index: {report.summary()} -> {index_dir(args.root)}")
     exported = browser_export.export(args.root, Searcher(args.root, embedder))
     if exported is None:
@@ -51,9 +70,10 @@ def cmd_build(args) -> int:
 
 
 def cmd_query(args) -> int:
-    from search.query import QueryError, Searcher
+    from search.query import QueryError
 
-    searcher = Searcher(args.root, _embedder(args), hybrid=not args.dense_only)
+    index, lexical = _index(args, hybrid=not args.dense_only)
+    searcher = _searcher(args, index, lexical, hybrid=not args.dense_only)
     try:
         results = searcher.search(args.text, args.k)
     except QueryError as e:
@@ -70,9 +90,8 @@ def cmd_query(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from kb.files import write_json
+    from kb.files import json_text, write_json
     from search.evaluate import HARD_QUERIES, evaluate, format_report, format_tuning, load_queries, tune
-    from search.query import Searcher
 
     import yaml
 
@@ -81,37 +100,48 @@ def cmd_eval(args) -> int:
         queries = load_queries(path, split=args.split)
     except (OSError, ValueError, yaml.YAMLError) as e:
         raise InputError(None, str(e)) from e
-    searcher = Searcher(args.root, _embedder(args))
+    if args.output is not None and not args.output.parent.is_dir():
+        raise InputError(args.output, "no such folder for --output")
+    searcher = _searcher(args, *_index(args))
     if args.tune:
-        rows = tune(searcher, queries)
-        print(format_tuning(rows))
-        if args.json:
-            write_json(Path(args.json), rows, indent=2)
-        return cli.OK
-    report = evaluate(searcher, queries)
-    print(format_report(report))
-    if args.json:
-        write_json(Path(args.json), report, indent=2)
+        figures = tune(searcher, queries)
+        text = format_tuning(figures)
+    else:
+        figures = evaluate(searcher, queries)
+        text = format_report(figures)
+    # --json: the figures instead of the table, as `query --json` and `ingest list --json` do.
+    sys.stdout.write(json_text(figures, indent=2) if args.json else text + "\n")
+    if args.output is not None:
+        write_json(args.output, figures, indent=2)
     return cli.OK
 
 
 def cmd_serve(args) -> int:
-    from search.query import Searcher
-    from search.server import serve
+    from search.server import AddressError, make_server, serve
 
-    searcher = Searcher(args.root, _embedder(args), hybrid=not args.dense_only)
-    serve(searcher, site_dir=layout.html_dir(args.root), host=args.host, port=args.port)
+    index, lexical = _index(args, hybrid=not args.dense_only)
+    site = layout.html_dir(args.root)
+    try:  # bound before the model loads, so a busy port is reported at once
+        server = make_server(None, site, host=args.host, port=args.port, listen=False)
+    except AddressError as e:
+        raise InputError(None, str(e)) from None
+    try:
+        server.searcher = _searcher(args, index, lexical, hybrid=not args.dense_only)
+    except BaseException:
+        server.server_close()
+        raise
+    serve(server, site)
     return cli.OK
 
 
 def parser():
+    from search.query import MAX_K
+
     p = cli.parser("python -m search", "Bilingual semantic search over the articles.")
-    p.add_argument("--model", default=None,
-                   help=f"sentence-transformers model name or path (default: ${MODEL_ENV} or {DEFAULT_MODEL})")
-    p.add_argument("--query-engine", choices=QUERY_ENGINES, default=None,
-                   help=f"what embeds: onnx (the exported 8-bit model, passages and queries, as in the "
-                        f"browser), numpy or sentence-transformers (fp32 passages; queries in NumPy or torch), "
-                        f"or auto: onnx when the model exports (default: ${QUERY_ENGINE_ENV} or auto)")
+    # add_global: accepted after the subcommand too (`search build --model M`), as --root is.
+    p.add_global("--model", default=None,
+                 help=f"a local sentence-transformers folder (BERT family), exported to ONNX on first use "
+                      f"(default: ${MODEL_ENV} or the bundled {DEFAULT_MODEL})")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     b = cli.subcommand(sub, "build", "build or update the index and related.json", cmd_build)
@@ -119,7 +149,8 @@ def parser():
 
     q = cli.subcommand(sub, "query", "search the articles", cmd_query)
     q.add_argument("text")
-    q.add_argument("-k", type=int, default=5, help="number of articles (1-50, default 5)")
+    q.add_argument("-k", type=cli.int_range(1, MAX_K), default=5, metavar="N",
+                   help=f"number of articles (1-{MAX_K}, default 5)")
     q.add_argument("--json", action="store_true", help="print JSON results")
     q.add_argument("--dense-only", action="store_true", help="embeddings alone, without BM25 fusion")
 
@@ -130,10 +161,11 @@ def parser():
     e.add_argument("--tune", action="store_true",
                    help="print hybrid figures for every combination of the ranking grid (search.ranking.GRID), "
                         "best first; choose on --hard --split dev")
-    e.add_argument("--json", default=None, help="also write the figures to this file")
+    e.add_argument("--json", action="store_true", help="print the figures as JSON instead of the table")
+    e.add_argument("--output", type=Path, default=None, metavar="FILE", help="also write the figures to FILE as JSON")
 
     s = cli.subcommand(sub, "serve", "serve the built site and the search API", cmd_serve)
-    s.add_argument("--port", type=int, default=8000, help="TCP port (0: any free port; default 8000)")
+    s.add_argument("--port", type=cli.PORT, default=8000, help="TCP port (0: any free port; default 8000)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--dense-only", action="store_true", help="embeddings alone, without BM25 fusion")
     return p

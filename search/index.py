@@ -71,9 +71,6 @@ class SearchIndex:
 
         return cls(model, dimension, faiss.IndexIDMap(faiss.IndexFlatIP(dimension)))
 
-    def ids_of(self, slug: str) -> list[int]:
-        return [i for i, c in self.chunks.items() if c["slug"] == slug]
-
     def add(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
         ids = np.arange(self.next_id, self.next_id + len(chunks), dtype=np.int64)
         if len(chunks):
@@ -110,7 +107,6 @@ def save_index(root: Path, idx: SearchIndex) -> None:
     ids = sorted(idx.chunks)
     docs = [lexical.tokens(lexical.chunk_text(idx.chunks[i], idx.articles.get(idx.chunks[i]["slug"], {}))) for i in ids]
     lexical.LexicalIndex.from_tokens(ids, docs).save(d, atomic_write)
-    (d / "tokens.json").unlink(missing_ok=True)  # the per-chunk token cache of format 1: tokens are cheap now
     # The sidecar goes last and records what it expects of the vector file, so
     # a crash between the two renames is detected rather than trusted.
     meta = {
@@ -141,13 +137,8 @@ def load_index(root: Path, expected_model: str | None = None) -> SearchIndex:
         model, dim = str(meta["model"]), int(meta["dimension"])
     except (ValueError, KeyError, TypeError) as e:
         raise IndexCorrupt(f"The search index metadata {meta_path} is unreadable ({e}); {corrupt}") from e
-    if expected_model is not None and model != expected_model:
-        raise IndexModelMismatch(
-            f"The search index {faiss_path} was built with model {model!r}, but the configured model is "
-            f"{expected_model!r}. Run `{BUILD_COMMAND}` to rebuild it with {expected_model!r} "
-            f"(or set KB_SEARCH_MODEL={model} to use the index as it is).",
-            model, expected_model,
-        )
+    if expected_model is not None:
+        check_model(root, model, expected_model)
     if faiss_path.stat().st_size != meta.get("faiss_bytes"):
         raise IndexCorrupt(f"The search index {faiss_path} does not match {meta_path} "
                            f"(interrupted write or edited file); {corrupt}")
@@ -161,6 +152,21 @@ def load_index(root: Path, expected_model: str | None = None) -> SearchIndex:
     if not ok:
         raise IndexCorrupt(f"The search index {faiss_path} does not match {meta_path}; {corrupt}")
     return SearchIndex(model, dim, vectors, chunks, dict(meta.get("articles", {})), int(meta["next_id"]))
+
+
+def check_model(root: Path, built_with: str, expected_model: str) -> None:
+    """Raise ``IndexModelMismatch`` unless the index was built with ``expected_model``.
+
+    Apart from ``load_index`` so that a command can load the index (cheap, and where a missing or
+    corrupt index shows) before the model (slow), and compare the two afterwards.
+    """
+    if built_with != expected_model:
+        raise IndexModelMismatch(
+            f"The search index {index_dir(root) / INDEX_FILE} was built with model {built_with!r}, but the "
+            f"configured model is {expected_model!r}. Run `{BUILD_COMMAND}` to rebuild it with "
+            f"{expected_model!r} (or set KB_SEARCH_MODEL={built_with} to use the index as it is).",
+            built_with, expected_model,
+        )
 
 
 # ----------------------------------------------------------------- build

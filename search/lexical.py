@@ -31,11 +31,12 @@ from pathlib import Path
 import numpy as np
 import snowballstemmer
 
+from kb.text import CJK_CLASS
+
 K1, B = 1.5, 0.75
 LEXICAL_FILE = "bm25.npz"
 
-CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-TOKEN_PATTERN = f"[a-z0-9]+|[{CJK}]+"
+TOKEN_PATTERN = f"[a-z0-9]+|[{CJK_CLASS}]+"
 _TOKEN = re.compile(TOKEN_PATTERN)
 STOP_WORDS = sorted(set(
     "a an the of to in on at for and or is are be do does did how what why which with by from i my it "
@@ -121,17 +122,21 @@ class LexicalIndex:
         idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
         norm = K1 * (1 - B + B * lengths[rows_a] / (avg or 1.0))
         # Rounded to 1/1000: the browser receives them as integers (search.browser_export), and
-        # both engines then add up exactly the same numbers.
+        # both engines then add up exactly the same numbers (``scores``).
         weights = np.round(idf[cols_a] * tf * (K1 + 1) / (tf + norm), 3)
         matrix = csr_matrix((weights.astype(np.float32), (rows_a, cols_a)), shape=(n, len(column)))
         terms = sorted(column, key=column.get)
         return cls(np.asarray(ids, dtype=np.int64), terms, matrix)
 
     def scores(self, query: str) -> np.ndarray:
+        """BM25 of every row (a term the query repeats counts again), added up exactly: as the
+        whole thousandths the weights are rounded to, divided by 1000 once at the end. The browser
+        adds the same integers, so both engines see the same ties and break them alike (float sums,
+        each engine adding in its own order, can make two rows tie on one side only)."""
         cols = [self.column[t] for t in tokens(query) if t in self.column]
-        if not cols:
-            return np.zeros(len(self.ids), np.float32)
-        return np.asarray(self.matrix[:, cols].sum(axis=1)).ravel()
+        sub = self.matrix[:, cols]
+        milli = np.rint(sub.data.astype(np.float64) * 1000)
+        return np.bincount(sub.indices, weights=milli, minlength=len(self.ids)) / 1000
 
     def save(self, directory: Path, write) -> None:
         m = self.matrix.tocsr()

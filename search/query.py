@@ -47,6 +47,26 @@ def check_query(text: str, k: int) -> str:
     return text.strip()
 
 
+def load_lexical(root: Path, index: SearchIndex):
+    """The BM25 side of ``index``; ``IndexCorrupt`` when it is missing, unreadable or from another build.
+
+    A function of its own so that a command can check the whole index before it loads the model.
+    """
+    from search import lexical
+
+    d = index_dir(root)
+    fix = f"run `{BUILD_COMMAND} --full` to rebuild it."
+    try:
+        lex = lexical.LexicalIndex.load(d)
+    except FileNotFoundError as e:
+        raise IndexCorrupt(f"The lexical index {d / lexical.LEXICAL_FILE} is missing; {fix}") from e
+    except (OSError, ValueError, KeyError) as e:
+        raise IndexCorrupt(f"The lexical index {d / lexical.LEXICAL_FILE} is unreadable; {fix}") from e
+    if set(lex.ids.tolist()) != set(index.chunks):
+        raise IndexCorrupt(f"The lexical index {d / lexical.LEXICAL_FILE} does not match the vectors; {fix}")
+    return lex
+
+
 class Searcher:
     """The model and index, loaded once; ``search`` is safe to call from many threads.
 
@@ -56,13 +76,11 @@ class Searcher:
     """
 
     def __init__(self, root: Path, embedder, index: SearchIndex | None = None, hybrid: bool = True,
-                 params: ranking.Ranking = ranking.DEFAULT):
+                 params: ranking.Ranking = ranking.DEFAULT, lexical=None):
         self.root = Path(root)
         self.embedder = embedder
         self.index = index or load_index(self.root, expected_model=embedder.name)
-        self.lexical = self._load_lexical() if hybrid else None
-        # Dense scoring is one matrix-vector product over centred vectors: exact, as the flat
-        # FAISS index was, and the centring (see search.ranking) needs the whole matrix anyway.
+        self.lexical = (lexical or load_lexical(self.root, self.index)) if hybrid else None
         ids, vectors = self.index.all_vectors()
         # The mean of the exact vectors (shipped to the browser as is); scores from the int8 rows
         # the browser holds (``rows``: what search.browser_export ships), so both engines break
@@ -78,27 +96,22 @@ class Searcher:
             if c["kind"] != "title":
                 self.lead.setdefault(c["slug"], i)
 
-    def _load_lexical(self):
-        from search import lexical
-
-        d = index_dir(self.root)
-        fix = f"run `{BUILD_COMMAND} --full` to rebuild it."
-        try:
-            lex = lexical.LexicalIndex.load(d)
-        except FileNotFoundError as e:
-            raise IndexCorrupt(f"The lexical index {d / lexical.LEXICAL_FILE} is missing; {fix}") from e
-        except (OSError, ValueError, KeyError) as e:
-            raise IndexCorrupt(f"The lexical index {d / lexical.LEXICAL_FILE} is unreadable; {fix}") from e
-        if set(lex.ids.tolist()) != set(self.index.chunks):
-            raise IndexCorrupt(f"The lexical index {d / lexical.LEXICAL_FILE} does not match the vectors; {fix}")
-        return lex
-
     def set_ranking(self, params: ranking.Ranking) -> None:
+        """Index the rows for ``params``: FAISS ``IndexFlatIP`` over the centred rows, each with one
+        more coordinate holding minus its kind's penalty (the query's is 1), so that one exact
+        inner-product search gives cosine minus penalty. Flat because the browser scores every row
+        exactly and the two must rank alike (an IVF or HNSW index would drop some near rows); at
+        100k chunks a flat search takes milliseconds (``benchmarks/search_bench.py``)."""
+        import faiss
+
         self.params = params
         q, scale = self.rows
-        self._centred = ranking.centred(q.astype(np.float32) * scale[:, None], self.mean, params.centering)
-        self._penalty = np.array([params.kind_penalty.get(self.index.chunks[i]["kind"], 0.0)
-                                  for i in self.ids.tolist()], np.float32)
+        centred = ranking.centred(q.astype(np.float32) * scale[:, None], self.mean, params.centering)
+        penalty = np.array([params.kind_penalty.get(self.index.chunks[i]["kind"], 0.0)
+                            for i in self.ids.tolist()], np.float32)
+        self._flat = faiss.IndexFlatIP(self.index.dimension + 1)
+        if len(penalty):
+            self._flat.add(np.ascontiguousarray(np.hstack([centred, -penalty[:, None]])))
 
     def search(self, text: str, k: int = 10) -> list[Result]:
         text = check_query(text, k)
@@ -123,19 +136,17 @@ class Searcher:
         """Articles in dense order: slug -> (best chunk score, that chunk's id)."""
         if not len(self.ids):
             return {}
-        q = ranking.centred(np.asarray(vec, np.float32).reshape(1, -1), self.mean, self.params.centering)[0]
-        scores = self._centred @ q - self._penalty
-        n = min(len(scores), self._pool(k))
-        top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
-        top = top[np.lexsort((self.ids[top], -scores[top]))]
-        return self._best_per_article((float(scores[r]), int(self.ids[r])) for r in top)
+        q = ranking.centred(np.asarray(vec, np.float32).reshape(1, -1), self.mean, self.params.centering)
+        scores, rows = self._flat.search(np.hstack([q, np.ones((1, 1), np.float32)]), min(len(self.ids), self._pool(k)))
+        scores, rows = scores[0], rows[0]
+        order = np.lexsort((self.ids[rows], -scores))  # equal scores: the lower id first, as the browser does
+        return self._best_per_article((float(scores[r]), int(self.ids[rows[r]])) for r in order)
 
     def _lexical(self, text: str, k: int) -> dict[str, tuple[float, int]]:
         scores = self.lexical.scores(text)
         hit = np.flatnonzero(scores)
-        if len(hit) > self._pool(k):
-            hit = hit[np.argpartition(-scores[hit], self._pool(k))[: self._pool(k)]]
-        hit = hit[np.lexsort((self.lexical.ids[hit], -scores[hit]))]
+        # Equal scores at the pool's edge: the lower ids stay, as in the browser.
+        hit = hit[np.lexsort((self.lexical.ids[hit], -scores[hit]))][: self._pool(k)]
         return self._best_per_article((float(scores[r]), int(self.lexical.ids[r])) for r in hit)
 
     def _best_per_article(self, hits) -> dict[str, tuple[float, int]]:

@@ -7,12 +7,14 @@
   API instead of running the model in the browser (the static build's copy says ``"browser"``).
 - anything else: files from the built site (``_build/html``).
 
-The model and index are loaded once, before the port opens. Requests run on
+The port is bound first (a busy port is reported at once, not after minutes of loading), the
+model and index are loaded once, and only then does the port accept connections. Requests run on
 threads (``ThreadingHTTPServer``): the NumPy query encoder is read-only after
 loading, and the sentence-transformers path serialises its calls itself.
 """
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from functools import partial
@@ -55,10 +57,17 @@ def parse_search_params(raw_query: bytes) -> tuple[str, int]:
     return q, int(k_text)
 
 
+class AddressError(OSError):
+    """The server cannot take the host and port asked for (busy, privileged, not this machine's)."""
+
+
 class Handler(SimpleHTTPRequestHandler):
-    searcher = None  # set by make_server on a subclass
-    quiet = False
+    quiet = False  # set by make_server on a subclass
     protocol_version = "HTTP/1.1"
+
+    @property
+    def searcher(self):
+        return self.server.searcher
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
         self._route(super().do_GET)
@@ -105,8 +114,7 @@ class Handler(SimpleHTTPRequestHandler):
         idx = self.searcher.index
         self._json(HTTPStatus.OK, {"status": "ok", "model": idx.model, "dimension": idx.dimension,
                                    "articles": len(idx.articles), "chunks": len(idx.chunks),
-                                   "hybrid": self.searcher.lexical is not None,
-                                   "query_engine": getattr(self.searcher.embedder, "query_engine", None)})
+                                   "hybrid": self.searcher.lexical is not None})
 
     def _json(self, status: HTTPStatus, body, headers: dict | None = None) -> None:
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
@@ -128,6 +136,7 @@ class Handler(SimpleHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # the default of 5 drops connections under a burst of clients
+    searcher = None  # set before the server listens
 
     def handle_error(self, request, client_address):
         # A client that hangs up mid-answer (a browser aborting a download) is not a server error.
@@ -136,13 +145,36 @@ class Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-def make_server(searcher, site_dir: Path, host: str = "127.0.0.1", port: int = 8000, quiet: bool = False) -> Server:
-    handler = type("BoundHandler", (Handler,), {"searcher": searcher, "quiet": quiet})
-    return Server((host, port), partial(handler, directory=str(site_dir)))
+def _address_error(exc: OSError, host: str, port: int) -> AddressError:
+    if exc.errno == errno.EADDRINUSE:
+        why = f"port {port} on {host} is in use; stop what listens there or choose another --port (0: any free port)"
+    elif exc.errno == errno.EACCES:
+        why = f"port {port} on {host}: permission denied (ports below 1024 need privileges); choose another --port"
+    else:
+        why = f"cannot listen on {host} port {port} ({exc.strerror or exc}); check --host and --port"
+    return AddressError(why)
 
 
-def serve(searcher, site_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
-    server = make_server(searcher, site_dir, host, port)
+def make_server(searcher, site_dir: Path, host: str = "127.0.0.1", port: int = 8000, quiet: bool = False,
+                listen: bool = True) -> Server:
+    """A server bound to ``host``:``port``; listening unless ``listen`` is False (then set ``searcher``
+    and call ``server_activate()`` once it is loaded). ``AddressError`` when the address cannot be had."""
+    handler = type("BoundHandler", (Handler,), {"quiet": quiet})
+    server = Server((host, port), partial(handler, directory=str(site_dir)), bind_and_activate=False)
+    server.searcher = searcher
+    try:
+        server.server_bind()
+        if listen:
+            server.server_activate()
+    except OSError as exc:
+        server.server_close()
+        raise _address_error(exc, host, port) from None
+    return server
+
+
+def serve(server: Server, site_dir: Path) -> None:
+    """Listen and answer until interrupted; ``server`` comes from ``make_server(..., listen=False)``."""
+    server.server_activate()
     h, p = server.server_address[:2]
     site = "" if Path(site_dir).is_dir() else f" (no site at {site_dir} yet: API only)"
     print(f"Serving http://{h}:{p}/{site}\n  search API: http://{h}:{p}/api/search?q=...&k=10", flush=True)

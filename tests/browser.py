@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Debian's Chromium here; GitHub's Ubuntu runners ship Google Chrome instead. KB_CHROMIUM overrides.
+# Debian's Chromium, or the Google Chrome GitHub's Ubuntu runners ship. KB_CHROMIUM overrides.
 CHROMIUM = os.environ.get("KB_CHROMIUM") or next(
     (p for p in ("/usr/bin/chromium", "/usr/bin/google-chrome") if os.path.exists(p)), "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

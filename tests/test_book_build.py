@@ -7,6 +7,8 @@ from bs4 import BeautifulSoup
 
 from ingest.store import load_articles
 
+pytestmark = pytest.mark.slow  # builds the book with Jupyter Book
+
 
 @pytest.fixture(scope="module")
 def built(hostile_site):

@@ -13,10 +13,12 @@ import pytest
 
 from kb import layout
 from search.evaluate import load_queries
-from search.model import load_embedder
+from embedding import load_embedder
 from search.query import Searcher
 from tests.browser import serve_directory
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.browser  # drives Chromium over the built site
 
 SITE = layout.html_dir(REPO)
 SUB = "kb-repo"  # the sub-path the site is published under

@@ -8,16 +8,17 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from ingest.store import load_articles
+from kb.text import CJK_CLASS
 from search import lexical
 from search.browser_export import token_rule
 from search.chunks import article_chunks
 from search.evaluate import load_queries
-from search.model import DEFAULT_MODEL, resolve_model_path
+from embedding.runtime import model_folder
+from embedding.source import DEFAULT_MODEL
 from search.snippets import readable_math, snippet
 from tests.conftest import REPO
 
@@ -45,6 +46,15 @@ def test_browser_tokens_equal_python_tokens_on_the_corpus_and_queries(corpus_tex
     out = run_core({"rule": token_rule(), "texts": texts})
     mismatched = [(t, p, j) for t, p, j in zip(texts, (lexical.tokens(t) for t in texts), out["tokens"]) if p != j]
     assert not mismatched, mismatched[:3]
+
+
+def test_the_browser_finds_tokens_in_the_characters_python_does():
+    # The browser has no CJK ranges of its own: kb.text's reach it inside the shipped token rule.
+    rule = token_rule()
+    assert f"[{CJK_CLASS}]" in rule["pattern"]
+    text = " ".join([chr(c) for c in range(0x20, 0x10000) if not 0xD800 <= c <= 0xDFFF]
+                    + ["\U00020000", "\U0002A6D6", "\U0001F642", "ab12", "训练", "多卡分布式"])
+    assert run_core({"matches": [rule["pattern"], text]})["matches"] == re.findall(rule["pattern"], text)
 
 
 def test_browser_snippets_equal_python_snippets(corpus_texts):
@@ -78,7 +88,7 @@ def _stem_vocabulary() -> list[str]:
     words = set()
     for a in load_articles(REPO):
         words.update(re.findall(r"[a-z0-9]+", a.text.lower()))
-    source = Path(resolve_model_path(DEFAULT_MODEL)) / "tokenizer.json"
+    source = model_folder(DEFAULT_MODEL) / "tokenizer.json"
     for piece, _ in json.loads(source.read_text(encoding="utf-8"))["model"]["vocab"]:
         if re.fullmatch(r"[a-z0-9]+", piece.lstrip("\u2581").lower()):
             words.add(piece.lstrip("\u2581").lower())
@@ -99,6 +109,7 @@ def _stem_vocabulary() -> list[str]:
     return sorted(words)
 
 
+@pytest.mark.slow  # reads the model's vocabulary (materialised on first use)
 def test_the_browser_stemmer_equals_snowball_on_real_and_made_words():
     assert lexical.STEMMER == "snowball-english-3.1.1", "stem.mjs ports 3.1.1: port the new version"
     words = _stem_vocabulary()

@@ -167,13 +167,48 @@ def test_a_bad_stream_limit_is_bad_input(project_copy):
     assert proc.stderr.strip().endswith("chatty.md: stream_limit must be a positive number, not 'lots'")
 
 
-def test_crashed_worker_process_fails_only_its_notebook(tmp_path):
-    cells = {"ok-one": CELLS["ok-one"],
-             "crash": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)  # the worker running this kernel"}
+# Two notebooks running beside one that kills its worker: the broken pool takes them down with it,
+# and each is run again. The crash marker tells a first attempt (wait to be taken down) from a
+# retry, and a retry waits for the other's: only retries that run side by side meet.
+BYSTANDER = """import time
+from pathlib import Path
+d = Path(r'{dir}')
+with open(d / '{me}.attempts', 'a') as f:
+    f.write('x')
+deadline = time.time() + 120
+if not (d / 'crashed').exists():
+    while time.time() < deadline:  # the crash ends this attempt
+        time.sleep(0.1)
+(d / '{me}.retry').touch()
+while not (d / '{other}.retry').exists() and time.time() < deadline:
+    time.sleep(0.1)
+print('met' if (d / '{other}.retry').exists() else 'alone')"""
+CRASH = """import os, signal
+from pathlib import Path
+d = Path(r'{dir}')
+with open(d / 'crash.attempts', 'a') as f:
+    f.write('x')
+(d / 'crashed').touch()
+os.kill(os.getppid(), signal.SIGKILL)  # the worker running this kernel"""
+
+
+@pytest.mark.slow
+def test_a_crashed_worker_fails_only_its_notebook_and_the_others_are_retried_side_by_side(tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    cells = {"crash": CRASH.format(dir=marks), "by-a": BYSTANDER.format(dir=marks, me="a", other="b"),
+             "by-b": BYSTANDER.format(dir=marks, me="b", other="a")}
     root = make_notebook_project(tmp_path / "kb", cells)
-    recs = {r.slug: r for r in engine.run(root, jobs=2, progress=False)}
-    assert recs["ok-one"].status == "ok"
+    recs = {r.slug: r for r in engine.run(root, jobs=3, progress=False)}
     assert recs["crash"].status == "failed" and "worker process" in recs["crash"].traceback
+    assert (marks / "crash.attempts").read_text() == "xx"  # run, then once more alone
+    for slug, me in (("by-a", "a"), ("by-b", "b")):
+        assert recs[slug].status == "ok", recs[slug].traceback
+        assert len((marks / f"{me}.attempts").read_text()) <= 2
+        a = next(a for a in load_articles(root) if a.slug == slug)
+        nb = json.loads(layout.executed_notebook(root, a.path).read_text(encoding="utf-8"))
+        (out,) = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+        assert "".join(out["text"]).strip() == "met"
 
 
 def test_cli_exits_1_when_a_notebook_fails_and_prints_the_table(project_copy):
@@ -199,7 +234,8 @@ def test_cli_shard_runs_exactly_its_slice(project_copy):
         assert set(table_rows(proc.stdout)) == {s for s in ("ok-one", "ok-two") if engine.in_shard(s, (k, 2))}
         assert proc.returncode == 0
     bad = book_cli(project_copy, "execute", "--shard", "3/2")
-    assert bad.returncode == 2 and bad.stderr.startswith("error: --shard:") and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+    assert "--shard" in bad.stderr and "K must be between 1 and N" in bad.stderr
 
 
 def test_cli_report_prints_every_record_and_fails_when_one_failed(executed, tmp_path):
@@ -210,7 +246,7 @@ def test_cli_report_prints_every_record_and_fails_when_one_failed(executed, tmp_
     assert "6 notebooks: 3 ok, 0 without code yet, 3 failed/timed out" in proc.stdout
     empty = make_project(tmp_path / "empty")
     none = book_cli(empty, "report")
-    assert none.returncode == 1 and "no execution records yet" in none.stderr
+    assert none.returncode == 2 and "no articles" in none.stderr and "python -m ingest" in none.stderr
 
 
 def test_broken_article_file_is_one_line_error_in_every_book_command(project_copy):
@@ -321,4 +357,4 @@ def test_tagging_a_cell_reruns_it_and_the_book_builds_from_the_cache(project_cop
 def test_build_refuses_when_outputs_are_missing(project_copy):
     set_code(project_copy, "ok-one", "print('edited but not executed')")
     proc = book_cli(project_copy, "build")
-    assert proc.returncode == 1 and "ok-one" in proc.stderr and "python -m book execute" in proc.stderr
+    assert proc.returncode == 2 and "ok-one" in proc.stderr and "python -m book execute" in proc.stderr

@@ -1,5 +1,4 @@
 """Reading feeds: the sample feeds, metadata lines, line endings, encodings, bad files."""
-from pathlib import Path
 
 import pytest
 

@@ -1,8 +1,11 @@
 """A kernel that fails to come up is started once more; a notebook whose cells fail is not re-run."""
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from runner import kernel
+
+pytestmark = pytest.mark.slow  # starts notebook kernels
 
 
 def _notebook(source: str, kernel_name: str = "python3") -> str:

@@ -19,6 +19,8 @@ from runner.records import ExecutionRecord
 from tests.conftest import REPO
 from tests.test_execution import CELLS, HANG_LIMIT, book_cli, make_notebook_project, set_code, table_rows
 
+pytestmark = pytest.mark.slow  # starts Ray and notebook kernels
+
 ray = pytest.importorskip("ray")
 
 SLOT = "kb_test_slot"  # a custom resource the test cluster offers

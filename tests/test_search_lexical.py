@@ -268,11 +268,10 @@ def test_hybrid_false_turns_the_lexical_side_off(decoy_root):
 
 
 def test_cli_dense_only_flag_turns_the_lexical_side_off(decoy_root, monkeypatch, capsys):
+    import embedding
     import search.cli
-    import search.model
 
-    monkeypatch.setattr(search.model, "load_embedder", lambda *a, **kw: DecoyEmbedder())
-    monkeypatch.setattr(search.cli, "load_embedder", lambda *a, **kw: DecoyEmbedder(), raising=False)
+    monkeypatch.setattr(embedding, "load_embedder", lambda *a, **kw: DecoyEmbedder())
 
     def query(*flags):
         rc = search.cli.main(["--root", str(decoy_root), "query", "袋外误差", "-k", "4", "--json", *flags])

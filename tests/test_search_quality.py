@@ -16,6 +16,8 @@ from search.evaluate import HARD_QUERIES, evaluate, load_queries, metrics
 from search.query import MAX_K, Searcher
 from tests.search_support import sample_index_root, shared_embedder
 
+pytestmark = pytest.mark.slow  # embeds every labelled query with the model
+
 HYBRID = "hybrid (dense + BM25, RRF)"
 FLOORS = {  # method -> metric -> minimum, for each language
     HYBRID: {"recall@1": 0.85, "recall@5": 0.95, "mrr": 0.90},

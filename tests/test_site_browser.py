@@ -25,6 +25,8 @@ from kb import layout
 from tests.browser import serve_directory
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.browser  # drives Chromium over the built site
+
 SITE = layout.html_dir(REPO)
 SCREENSHOTS = REPO / layout.BUILD / "screenshots"
 ARTICLES = load_articles(REPO)

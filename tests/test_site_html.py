@@ -21,6 +21,8 @@ from kb import layout
 from runner.records import NO_CODE_LABEL, device_label, load_record
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # reads the built site (make site)
+
 SITE = layout.html_dir(REPO)
 ARTICLES = load_articles(REPO)
 RESOURCE_ATTRS = (("script", "src"), ("link", "href"), ("img", "src"), ("source", "src"), ("iframe", "src"))

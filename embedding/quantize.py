@@ -1,22 +1,15 @@
-"""The exported model's 8-bit weights, in the form both runtimes read fast.
+"""The exported model's 8-bit weights.
 
 Every matrix product with a constant weight gets int8 weights, symmetric, with one scale per
 output column; the embedding matrix gets int8 rows. ``model.onnx`` stores each product's int8
-weights and scales in front of a plain ``Cast → Mul → MatMul``, read two ways:
+weights and scales in front of a plain ``Cast → Mul → MatMul``: onnxruntime (the server, and the
+browser's wasm) folds those constant inputs into fp32 weights once, when a session starts, so every
+query is an fp32 product and the same vector in the browser as on the server (integer kernels
+differ between x86 and wasm), while the file is a quarter of fp32's size.
 
-- onnxruntime (the browser's wasm, the server's queries) folds those constant inputs into fp32
-  weights once, when a session starts, so every query is an fp32 product: the same vector in the
-  browser as here (integer kernels differ between x86 and wasm), 14 ms on this CPU.
-- OpenVINO (the build's passages, ``search.onnx_embedder.OpenVinoPassages``) recognises the same
-  pattern as compressed weights and multiplies in int8, quantizing activations in small groups at
-  run time.
-
-Tried before and replaced: ``MatMulNBits`` (no fp32 kernel at 8 bits: it dequantized every weight
-on every run; its int8 arithmetic reached 2x sentence-transformers' rate), onnxruntime's
-``quantize_dynamic`` (one activation scale per tensor: in this model a few tokens of the
-feed-forward inputs are up to 38x the median token's range, and rounding the rest to a few levels
-cost 0.05-0.1 of dense MRR), and onnxruntime int8 kernels with per-token activations (3x, where
-OpenVINO reaches 4x on the same file, with smaller errors).
+Why not onnxruntime's ``quantize_dynamic``: it quantizes activations with one scale per tensor,
+and in this model a few tokens of the feed-forward inputs span up to 38x the median token's range,
+so rounding the rest to a few levels cost 0.05-0.1 of dense MRR.
 """
 from __future__ import annotations
 

@@ -1,0 +1,29 @@
+"""An article as a notebook, read by MyST-NB's own MyST reader: the one parser of its cells.
+
+The book renders what MyST-NB reads, and the runner keys and executes the same notebook, so
+whatever else looks at an article's cells (the search index taking code comments, the CUDA check
+picking articles by their imports) reads them through this module too, and never disagrees with
+the book about what a code cell is (fences inside other blocks, ``+++`` breaks, cell options).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from myst_nb.core.read import read_myst_markdown_notebook
+
+
+def read_notebook(text: str, path: Path | str | None = None) -> nbformat.NotebookNode:
+    """MyST text (a whole article, or a region of one) as a notebook; ``path`` resolves ``:load:``."""
+    if not text.strip():  # MyST-NB's reader fails on an empty text instead of giving no cells
+        return nbformat.v4.new_notebook()
+    return read_myst_markdown_notebook(text, path=None if path is None else str(path))
+
+
+def read_article_notebook(path: Path | str) -> nbformat.NotebookNode:
+    """The article file at ``path`` as the notebook the book renders and the runner executes."""
+    return read_notebook(Path(path).read_text(encoding="utf-8"), path)
+
+
+def code_cells(nb) -> list:
+    return [c for c in nb.cells if c.cell_type == "code"]
