@@ -27,7 +27,7 @@ from ingest.feed import read_feed  # noqa: E402
 from ingest.merge import merge_entries  # noqa: E402
 from ingest.sync import ingest  # noqa: E402
 from tests.conftest import HEADER, make_project  # noqa: E402
-from tests.test_merge_and_titles import reference_merge  # noqa: E402
+from tests.merge_reference import reference_merge  # noqa: E402
 
 ZH = ("模型", "训练", "梯度", "损失函数", "卷积", "注意力", "参数", "数据", "分布式", "优化器", "特征", "网络",
       "样本", "标签", "推理", "精度", "显存", "批量", "学习率", "正则化", "随机森林", "决策树", "自监督", "扩散",

@@ -9,8 +9,8 @@
 
 The port is bound first (a busy port is reported at once, not after minutes of loading), the
 model and index are loaded once, and only then does the port accept connections. Requests run on
-threads (``ThreadingHTTPServer``): the NumPy query encoder is read-only after
-loading, and the sentence-transformers path serialises its calls itself.
+threads (``ThreadingHTTPServer``): the index is read-only after loading, and the embedder
+serialises its model runs itself.
 """
 from __future__ import annotations
 

@@ -95,7 +95,9 @@ def test_browser_vectors_match_python_for_every_eval_query(search_page, python_s
 def test_browser_and_server_return_the_same_top_results(search_page, python_side):
     page, _ = search_page
     _, searcher = python_side
-    queries = _queries()
+    # A third of the queries, end to end through the page: the vectors test above covers every
+    # query's vector, and tests/test_browser_search_ranking.py every query's ranking.
+    queries = _queries()[::3]
     browser = _for_each(page, "async q => (await window.kbSearch(q, {k: 5})).map(r => r.slug)", queries)
     server = [[r.slug for r in searcher.search(q, 5)] for q in queries]
     first_differs = [(q, b, s) for q, b, s in zip(queries, browser, server) if b[:1] != s[:1]]

@@ -6,8 +6,6 @@ indexed) and ``search.snippets.snippet``; run both on the corpus' own chunks and
 import itertools
 import json
 import re
-import shutil
-import subprocess
 
 import pytest
 
@@ -21,17 +19,11 @@ from embedding.runtime import model_folder
 from embedding.source import DEFAULT_MODEL
 from search.snippets import readable_math, snippet
 from tests.conftest import REPO
+from tests.node_support import needs_node, run_core
 
-NODE = shutil.which("node")
-pytestmark = pytest.mark.skipif(NODE is None, reason="needs node")
+pytestmark = needs_node
 AWKWARD = ["ＤＤＰ　训练（全角）", "GPUs gpus Gpu's", "x", "的", "多卡分布式训练", "set_epoch() 为什么重复",
            "naïve café Σ σ", "🙂 emoji 字", "1e-3 与 3.14", "abc.def. Next", "ß straße", "İstanbul", ""]
-
-
-def run_core(payload: dict) -> dict:
-    proc = subprocess.run([NODE, str(REPO / "tests/js/core_cli.mjs")], input=json.dumps(payload), text=True,
-                          capture_output=True, check=True)
-    return json.loads(proc.stdout)
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,6 @@ server's articles in the server's order for every labelled query.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -21,10 +19,10 @@ from search.evaluate import HARD_QUERIES, load_queries
 from search.index import build_index
 from search.query import CHUNKS_PER_RESULT, MAX_K, MAX_QUERY_CHARS, Searcher, check_query
 from tests.conftest import REPO
+from tests.node_support import needs_node, run_core
 from tests.search_support import FakeEmbedder, make_article, shared_embedder
 
-NODE = shutil.which("node")
-pytestmark = pytest.mark.skipif(NODE is None, reason="needs node")
+pytestmark = needs_node
 SHIPPED = layout.browser_search_dir(REPO)
 KS = (5, 10)
 # Shown scores are the fused reciprocal ranks, which both engines add up from the same ranks in the
@@ -33,12 +31,6 @@ KS = (5, 10)
 # (halves up, after a multiplication that can itself round), which may differ by one unit in that
 # last place: a different rank would move a score by more (the order is compared exactly anyway).
 SCORE_TOLERANCE = 1e-4 + 1e-9
-
-
-def run_core(payload: dict) -> dict:
-    proc = subprocess.run([NODE, str(REPO / "tests/js/core_cli.mjs")], input=json.dumps(payload), text=True,
-                          capture_output=True, check=True)
-    return json.loads(proc.stdout)
 
 
 @pytest.fixture(scope="module")

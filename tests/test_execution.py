@@ -8,76 +8,19 @@ import json
 import os
 import shutil
 import stat
-import subprocess
-import sys
 
 import pytest
 from bs4 import BeautifulSoup
 from jupyter_cache import get_cache
 
-from ingest.article_file import ArticleFile
 from ingest.store import load_articles
-from ingest.sync import ingest
 from kb import layout
 from runner import engine
 from runner.jupyter_cache_bridge import missing_outputs
 from runner.notebook_io import environment_digest
-from tests.conftest import REPO, make_project, write_feed
-
-CELLS = {
-    "ok-one": "print('hello from one', 6 * 7)",
-    # A stand-in for a CUDA machine: the probe must report the device the notebook initialised.
-    "ok-two": "import torch\nimport matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.show()\n"
-              "print('two', int(torch.ones(3).sum()))\n"
-              "torch.cuda.is_available = torch.cuda.is_initialized = lambda: True\n"
-              "torch.cuda.current_device = lambda: 0\ntorch.cuda.get_device_name = lambda i: 'Fake GPU 9000'",
-    "fails": "x = 1\nraise ValueError('boom: deliberate failure')",
-    "hangs": "import time\ntime.sleep(3600)",
-    "dies": "import os\nos._exit(3)",
-    "chatty": "print('HEAD' + 'x' * 300_000 + 'TAIL')",  # a runaway print, capped by its front matter
-}
-STREAM_LIMIT = 1000
-HANG_LIMIT = 5
-
-
-def set_code(root, slug, code, tags=None, **front):
-    path = next(p for p in (root / "articles").rglob(f"{slug}.md"))
-    af = ArticleFile.read(path)
-    af.meta.update(front)
-    options = f":tags: [{', '.join(tags)}]\n" if tags else ""
-    af.implementation = f"\n+++\n\n## 实现\n\n```{{code-cell}} ipython3\n{options}{code}\n```\n"
-    path.write_text(af.render(), encoding="utf-8")
-
-
-def make_notebook_project(root, cells: dict[str, str]):
-    make_project(root)
-    lines = [f"测试文章 {name} 的摘录文本，足够长以便被当作一条条目，而不是分类行 ..." for name in cells]
-    write_feed(root / "feeds" / "t.txt", *lines)
-    assert ingest(root, [root / "feeds"]).ok
-    for a in load_articles(root):
-        name = next(n for n in cells if f" {n} " in a.text)
-        path = root / a.path
-        af = ArticleFile.read(path)
-        af.meta["slug"] = name
-        path.unlink()
-        (path.parent / f"{name}.md").write_text(af.render(), encoding="utf-8")
-    front = {"hangs": {"execution_timeout": HANG_LIMIT}, "chatty": {"stream_limit": STREAM_LIMIT}}
-    for name, code in cells.items():
-        set_code(root, name, code, **front.get(name, {}))
-    ingest(root, [root / "feeds"])  # refresh the toc after the renames
-    return root
-
-
-def table_rows(stdout: str) -> dict[str, list[str]]:
-    """The rows of the table `book execute` / `book report` print, by slug."""
-    rows = [line.split() for line in stdout.splitlines()]
-    return {r[0]: r[1:] for r in rows if r and r[0] in CELLS}
-
-
-def book_cli(root, *args):
-    return subprocess.run([sys.executable, "-m", "book", "--root", str(root), *args],
-                          capture_output=True, text=True, cwd=REPO)
-
+from tests.conftest import make_project
+from tests.execution_support import (CELLS, HANG_LIMIT, STREAM_LIMIT, book_cli, make_notebook_project, set_code,
+                                     table_rows)
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):

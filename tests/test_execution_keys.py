@@ -18,7 +18,7 @@ from nbhelpers.data import knowledge_base_texts
 from runner import engine, jobs
 from runner.notebook_io import environment_digest, execution_key, texts_digest
 from tests.conftest import REPO, snapshot, write_feed
-from tests.test_execution import book_cli, make_notebook_project, set_code
+from tests.execution_support import book_cli, make_notebook_project, set_code
 
 CELLS = {"reader": "print('trains on the knowledge base')", "plain": "print('reads nothing else')",
          "other": "print('its feed text changes')"}

@@ -10,7 +10,7 @@ from kb.cli import InputError
 from runner import engine
 from runner.jupyter_cache_bridge import missing_outputs
 from runner.merge import merge
-from tests.test_execution import book_cli, make_notebook_project, set_code
+from tests.execution_support import book_cli, make_notebook_project, set_code
 
 CELLS = {f"art-{i}": f"print('article {i}', {i} * 11)" for i in range(4)}
 

@@ -2,28 +2,15 @@
 import random
 
 from ingest.feed import FeedEntry
-from ingest.merge import KEY_LEN, Excerpt, PrefixIndex, merge_entries, same_excerpt
+from ingest.merge import KEY_LEN, PrefixIndex, merge_entries
 from ingest.titles import SlugAllocator, make_slug, provisional_title
+from tests.merge_reference import reference_merge
 
 BASE = "CLIP算法原理 CLIP 不预先定义图像和文本标签类别,直接利用从互联网爬取的 400 million 个image-text pair 进行图文匹配任务的训练"
 
 
 def entry(text, file="a.txt", line=4, **kw):
     return FeedEntry(text, file, line, **kw)
-
-
-def reference_merge(entries):
-    """The original pairwise dedupe, kept as the definition the indexed one must match."""
-    merged = []
-    for e in entries:
-        target = next((ex for ex in merged if same_excerpt(ex.text, e.text)), None)
-        if target is None:
-            target = Excerpt(e.text)
-            merged.append(target)
-        target.absorb(e)
-    for ex in merged:
-        ex.occurrences.sort()
-    return merged
 
 
 def test_shorter_and_longer_cuts_are_one_article_keeping_the_longest():

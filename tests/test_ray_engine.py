@@ -17,7 +17,7 @@ from kb.cli import InputError
 from runner import engine
 from runner.records import ExecutionRecord
 from tests.conftest import REPO
-from tests.test_execution import CELLS, HANG_LIMIT, book_cli, make_notebook_project, set_code, table_rows
+from tests.execution_support import CELLS, HANG_LIMIT, book_cli, make_notebook_project, set_code, table_rows
 
 pytestmark = pytest.mark.slow  # starts Ray and notebook kernels
 

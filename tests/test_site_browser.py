@@ -7,6 +7,7 @@ and the tests below read the gathered facts. What the static HTML already says i
 """
 from __future__ import annotations
 
+import os
 import re
 import selectors
 import subprocess
@@ -16,6 +17,7 @@ import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -28,7 +30,6 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.browser  # drives Chromium over the built site
 
 SITE = layout.html_dir(REPO)
-SCREENSHOTS = REPO / layout.BUILD / "screenshots"
 ARTICLES = load_articles(REPO)
 MATH_ARTICLES = [a for a in ARTICLES if "\\(" in a.text or "\\[" in a.text]
 
@@ -133,24 +134,31 @@ def assert_not_blank(png) -> None:
     assert colours is None or len(colours) > 50, f"{png} looks blank ({len(colours)} colours)"
 
 
-def test_home_page_runs_cleanly_and_is_screenshotted(site):
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory):
+    """Where review screenshots go: ``$KB_SCREENSHOTS`` when set, else a temporary folder."""
+    folder = Path(os.environ["KB_SCREENSHOTS"]) if os.environ.get("KB_SCREENSHOTS") else \
+        tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_home_page_runs_cleanly_and_is_screenshotted(site, screenshots):
     base, page, log = site
     v = visit(page, log, f"{base}/book/index.html")
     assert_clean(v, "home")
     assert page.locator("form.kb-home-search input[name=query]").is_visible()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "home.png"), full_page=True)
-    assert_not_blank(SCREENSHOTS / "home.png")
+    page.screenshot(path=str(screenshots / "home.png"), full_page=True)
+    assert_not_blank(screenshots / "home.png")
 
 
-def test_screenshot_of_an_article_for_review(site):
+def test_screenshot_of_an_article_for_review(site, screenshots):
     base, page, log = site
     ddp = next(a for a in ARTICLES if a.slug == "ddp-quick-start")
     v = visit(page, log, f"{base}/{url_of(ddp)}")
     assert v.facts["shown"] >= 1
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "article-ddp.png"), full_page=False)
-    assert_not_blank(SCREENSHOTS / "article-ddp.png")
+    page.screenshot(path=str(screenshots / "article-ddp.png"), full_page=False)
+    assert_not_blank(screenshots / "article-ddp.png")
 
 
 def test_sphinx_chinese_search_finds_the_receptive_field_article(site):
@@ -181,8 +189,13 @@ def test_hostile_feed_text_is_shown_literally_and_runs_nothing(hostile_site, chr
 @pytest.fixture(scope="module")
 def search_server():
     """`python -m search serve --port 0`: the server binds a free port itself and prints its URL."""
+    from embedding.source import CACHE_ENV
+    from tests.search_support import model_cache
+
+    # The tests' model cache: a model not yet converted is converted into a temporary folder.
+    env = {**os.environ, CACHE_ENV: str(model_cache())}
     proc = subprocess.Popen([sys.executable, "-m", "search", "--root", str(REPO), "serve", "--port", "0"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         base = _wait_for_url(proc, timeout=180)
         # Keep reading its request log, so a full pipe never blocks the server.
@@ -214,7 +227,7 @@ def _wait_for_url(proc, timeout: float) -> str:
 
 
 @pytest.mark.parametrize("query", ["多卡分布式训练", "training on several GPUs"])
-def test_semantic_search_page_puts_the_ddp_article_first(search_server, chromium, query):
+def test_semantic_search_page_puts_the_ddp_article_first(search_server, chromium, query, screenshots):
     with chromium.page(search_server) as (page, log):
         page.goto(f"{search_server}/book/semantic_search.html?query={urllib.parse.quote(query)}", wait_until="load")
         page.wait_for_selector("#kb-ss-results li a", timeout=20000)
@@ -228,9 +241,8 @@ def test_semantic_search_page_puts_the_ddp_article_first(search_server, chromium
         if query.isascii():
             page.go_back()
             page.wait_for_selector("#kb-ss-results li a")
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / "semantic-search.png"), full_page=True)
-            assert_not_blank(SCREENSHOTS / "semantic-search.png")
+            page.screenshot(path=str(screenshots / "semantic-search.png"), full_page=True)
+            assert_not_blank(screenshots / "semantic-search.png")
 
 
 def test_home_search_box_leads_to_semantic_results(search_server, chromium):

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Run the articles that don't need TensorFlow through the project's runner on a lent CUDA machine.
+# Run the articles that don't need TensorFlow through the project's runner on a CUDA machine
+# without network.
 #
-#   bash tools/gpu_wheels.sh           # here, with PyPI: fills tools/gpu_wheels/ (git-ignored)
-#   bash tools/gpu_check.sh OUTDIR     # there: check CUDA, install the runner, execute, copy the report
+#   bash tools/gpu_wheels.sh           # with PyPI: fills tools/gpu_wheels/ (git-ignored)
+#   bash tools/gpu_check.sh OUTDIR     # on the CUDA machine: check CUDA, install the runner, execute,
+#                                      # copy the report
 #   bash tools/gpu_check.sh --list     # only print the slugs it would run (skips go to stderr), as
 #                                      # the venv below sees them once it exists, else as $PYTHON does
 #

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Fill tools/gpu_wheels/ with the wheels tools/gpu_check.sh installs on a lent CUDA machine.
+# Fill tools/gpu_wheels/ with the wheels tools/gpu_check.sh installs on a CUDA machine without network.
 #
-#   bash tools/gpu_wheels.sh          # on this machine (needs PyPI); then see tools/gpu_check.sh
+#   bash tools/gpu_wheels.sh          # on a machine that reaches PyPI; then see tools/gpu_check.sh
 #
 # That machine has Python 3.12 with torch + CUDA, sentence-transformers and scikit-learn (so numpy,
 # scipy, tqdm, pyyaml...), but none of the runner's Jupyter stack and no network. This downloads,
@@ -20,9 +20,9 @@ read -r -a pip_cmd <<<"${PIP:-python3 -m pip}"
 # needs (ipykernel and the inline backend the runner sets), and matplotlib for the notebooks.
 packages=(nbclient nbformat jupyter-client jupyter-core ipykernel ipython traitlets pyzmq tornado
           jupyter-cache myst-nb pyyaml tqdm matplotlib-inline matplotlib)
-# Not carried: what the GPU machine has (torch, sentence-transformers and scikit-learn bring them),
+# Left out: what the GPU machine has (torch, sentence-transformers and scikit-learn bring them),
 # and the Sphinx stack myst-nb declares but the runner never imports (it parses MyST, builds nothing):
-# 14 MB the 64 MiB the device tool carries can't spare.
+# 14 MB less to copy to the machine.
 drop=(numpy scipy torch scikit_learn joblib threadpoolctl
       sphinx sphinxcontrib_applehelp sphinxcontrib_devhelp sphinxcontrib_htmlhelp sphinxcontrib_jsmath
       sphinxcontrib_qthelp sphinxcontrib_serializinghtml babel alabaster imagesize snowballstemmer roman_numerals)
