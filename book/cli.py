@@ -3,6 +3,7 @@
     python -m book execute [--force] [--only SLUG ...] [--shard K/N] [--jobs N] [--timeout S] [--ray [ADDRESS]]
     python -m book build [--no-strict]
     python -m book report
+    python -m book mutate [--force] [--only SLUG ...] [--shard K/N] [--jobs N]
     python -m book merge DIR [DIR ...]
 """
 from __future__ import annotations
@@ -69,6 +70,16 @@ def cmd_report(args) -> int:
     return cli.FAILED if any(r.failed for r in records) else cli.OK
 
 
+def cmd_mutate(args) -> int:
+    from runner import mutants
+
+    _require_articles(args.root)
+    results = mutants.run(args.root, only=args.only, shard=args.shard, jobs=args.jobs, force=args.force)
+    print(mutants.format_table(results))
+    print(f"mutants: {layout.mutants_report(args.root)}")
+    return cli.FAILED if mutants.failed(results) else cli.OK
+
+
 def cmd_merge(args) -> int:
     from runner.merge import format_report, merge
 
@@ -105,6 +116,13 @@ def parser():
     e.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="run each notebook as a Ray task: alone, start a local Ray instance; `auto` or "
                         "ray://HOST:10001 joins that cluster (front matter `resources: {gpus: 1}` picks nodes)")
+    mu = cli.subcommand(sub, "mutate", "run each article's declared mutants (plausible bugs): every one must make a "
+                                       "check fail (exit 1 if one survives or crashes)", cmd_mutate)
+    mu.add_argument("--force", action="store_true", help="re-run every mutant, ignoring the cache")
+    mu.add_argument("--only", nargs="+", metavar="SLUG", help="only these articles' mutants")
+    mu.add_argument("--shard", type=_shard, metavar="K/N", help="the K-th of N deterministic slices of the articles")
+    mu.add_argument("--jobs", type=cli.int_range(1), default=None, metavar="N",
+                    help="worker processes (default: one per core)")
     b = cli.subcommand(sub, "build", "build _build/html with Jupyter Book, warnings as errors", cmd_build)
     b.add_argument("--no-strict", action="store_true", help="don't turn warnings into errors")
     cli.subcommand(sub, "report", "print the last execution records as a table (exit 1 if any failed)", cmd_report)

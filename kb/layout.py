@@ -50,6 +50,16 @@ def report_file(root: Path) -> Path:
     return execution_dir(root) / "report.json"
 
 
+def mutants_dir(root: Path) -> Path:
+    """Per article, its mutants' cached results and kernel logs (``runner.mutants``)."""
+    return execution_dir(root) / "mutants"
+
+
+def mutants_report(root: Path) -> Path:
+    """Every article's mutants and how many its checks killed: what the status page shows."""
+    return execution_dir(root) / "mutants.json"
+
+
 def jupyter_cache_dir(root: Path) -> Path:
     return Path(root) / JUPYTER_CACHE
 

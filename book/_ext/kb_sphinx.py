@@ -5,11 +5,13 @@ Directives (used by the home page and the generated topic pages):
 * ``{kb-topics}``: every topic with its article count, linking to its chapter page;
 * ``{kb-newest} N``: the N newest articles by date (undated ones last);
 * ``{kb-topic-articles} KEY``: the articles of one topic;
-* ``{kb-execution-status}``: the execution report as a sortable table, failures with tracebacks;
+* ``{kb-execution-status}``: the execution report as a sortable table, failures with tracebacks,
+  and each article's mutants (the bugs its checks must catch) with how many they killed;
 * ``{kb-tags}``: every tag with its articles (the tag index page).
 
-Every article page also gets, under its title, an execution badge with a download link for the
-executed ``.ipynb`` and, at the end, its related articles from the search index.
+Every article page also gets, under its title, an execution badge (with its mutants killed,
+linking to them on the status page) and a download link for the executed ``.ipynb`` and, at the
+end, its related articles from the search index.
 
 Titles come from front matter that may hold feed-derived text, so everything is built as
 docutils nodes (plain text), never parsed as markup.
@@ -160,7 +162,9 @@ class ExecutionStatusDirective(SphinxDirective):
     def run(self):
         report_path = layout.report_file(Path(self.env.srcdir))
         self.env.note_dependency(str(report_path))
+        self.env.note_dependency(str(layout.mutants_report(Path(self.env.srcdir))))
         records = read_json(report_path) or []
+        mutants = _mutants(Path(self.env.srcdir))
         by_slug = _article_by(self.env, "slug")
         records = [r for r in records if r.get("slug") in by_slug]
         if not records:
@@ -170,7 +174,8 @@ class ExecutionStatusDirective(SphinxDirective):
         failed = [r for r in records if r["status"] not in PASSED]
         out = [nodes.paragraph(text=f"{len(records)} 篇文章 · articles: {ok} ok, {no_code} {NO_CODE_LABEL}, "
                                     f"{len(failed)} failed / timed out.")]
-        header = ["文章 · Article", "状态 · Status", "耗时 · Seconds", "设备 · Device", "日期 · Date"]
+        header = ["文章 · Article", "状态 · Status", "变异被捕获 · Mutants killed", "耗时 · Seconds",
+                  "设备 · Device", "日期 · Date"]
         rows = []
         # Failures first, then articles without code yet, then the rest.
         for r in sorted(records, key=lambda r: (r["status"] in PASSED, r["status"] == "ok", r["slug"])):
@@ -180,7 +185,10 @@ class ExecutionStatusDirective(SphinxDirective):
                 status = nodes.inline(text=NO_CODE_LABEL, classes=["kb-no-code"])
             elif r["status"] not in PASSED:
                 status = nodes.reference("", r["status"], refid=f"failure-{r['slug']}")
-            rows.append([_doc_link(a.docname, nodes.inline(text=a.title)), status,
+            m = mutants.get(r["slug"])
+            killed = nodes.reference("", f"{m['killed']}/{m['total']}", refid=f"mutants-{r['slug']}") if m \
+                else nodes.Text("—")
+            rows.append([_doc_link(a.docname, nodes.inline(text=a.title)), status, killed,
                          nodes.Text(f"{r['seconds']:.1f}"), nodes.Text(device_label(r["device"])),
                          nodes.Text(r["started"][:10])])
         out.append(_table(header, rows, classes=["kb-status", "kb-sortable"]))
@@ -192,7 +200,33 @@ class ExecutionStatusDirective(SphinxDirective):
                 sec += nodes.literal_block(text=r["failed_source"], language="python")
             sec += nodes.literal_block(text=r.get("traceback") or "", language="text")
             out.append(sec)
+        if mutants:
+            out.append(_mutant_sections(mutants, by_slug))
         return out
+
+
+def _mutants(srcdir: Path) -> dict[str, dict]:
+    """``python -m book mutate``'s report by slug (empty before the first run)."""
+    return {m["slug"]: m for m in read_json(layout.mutants_report(srcdir)) or []}
+
+
+def _mutant_sections(mutants: dict[str, dict], by_slug: dict[str, Article]) -> nodes.section:
+    """Per article, each mutant: the bug it plants and whether a check caught it."""
+    top = nodes.section(ids=["mutants"])
+    top += nodes.title(text="变异测试 · Mutants")
+    top += nodes.paragraph(text="每篇文章都声明几个貌似合理的错误（变异）；python -m book mutate 逐个植入并执行，"
+                                "检查必须失败。 Each article declares plausible bugs; each is planted and run, and "
+                                "a check must fail.")
+    for slug in sorted(s for s in mutants if s in by_slug):
+        m = mutants[slug]
+        sec = nodes.section(ids=[f"mutants-{slug}"])
+        sec += nodes.title(text=f"{by_slug[slug].title} · {m['killed']}/{m['total']} killed")
+        rows = [[nodes.Text(str(r["n"])), nodes.Text(r["why"]), nodes.literal(text=r["find"]),
+                 nodes.literal(text=r["replace"]), nodes.Text(r["outcome"])] for r in m["mutants"]]
+        sec += _table(["#", "错误 · Bug", "原代码 · Code", "改为 · Mutated to", "结果 · Outcome"], rows,
+                      classes=["kb-mutants"])
+        top += sec
+    return top
 
 
 def _table(header: list[str], rows: list[list[nodes.Node]], classes: list[str]) -> nodes.table:
@@ -225,7 +259,10 @@ def add_article_extras(app, doctree):
         anchor = next((i for i, child in enumerate(section.children)
                        if any("kb-provenance" in n.get("classes", []) for n in child.findall(nodes.inline))),
                       section.index(next(iter(section.findall(nodes.title)))))
-        section.insert(anchor + 1, _badge(read_json(record_file), executed, srcdir))
+        env.note_dependency(str(layout.mutants_report(srcdir)))
+        status_page = app.builder.get_relative_uri(env.docname, "book/status")
+        section.insert(anchor + 1, _badge(read_json(record_file), executed, srcdir,
+                                          _mutants(srcdir).get(article.slug), status_page))
         if article.tags:
             section.insert(anchor + 2, _tag_links(article))
         related = _related_block(env, article, srcdir)
@@ -233,7 +270,8 @@ def add_article_extras(app, doctree):
             section.append(related)
 
 
-def _badge(record, executed: Path, srcdir: Path) -> nodes.paragraph:
+def _badge(record, executed: Path, srcdir: Path, mutants: dict | None = None,
+           status_page: str = "") -> nodes.paragraph:
     para = nodes.paragraph(classes=["kb-badge"])
     if not record:
         para["classes"].append("kb-badge-none")
@@ -249,6 +287,10 @@ def _badge(record, executed: Path, srcdir: Path) -> nodes.paragraph:
     else:
         para["classes"].append("kb-badge-failed")
         para += _doc_link("book/status", nodes.inline(text=f"execution {record['status']} · see the status page"))
+    if mutants:
+        para += nodes.Text(" · ")
+        para += nodes.reference("", f"mutants killed {mutants['killed']}/{mutants['total']}",
+                                refuri=f"{status_page}#mutants-{record['slug']}")
     if executed.exists():
         para += nodes.Text(" · ")
         ref = download_reference("", "", reftarget="/" + executed.relative_to(srcdir).as_posix(), refexplicit=True)
@@ -325,4 +367,4 @@ def setup(app):
     # Before Sphinx's own collectors (priority 500), so the download link gets its file registered.
     app.connect("doctree-read", add_article_extras, priority=400)
     # Bump env_version when this extension changes what it puts into doctrees: Sphinx then re-reads all.
-    return {"version": "1.0", "env_version": 7, "parallel_read_safe": True, "parallel_write_safe": True}
+    return {"version": "1.0", "env_version": 8, "parallel_read_safe": True, "parallel_write_safe": True}
