@@ -5,7 +5,7 @@ NODE_STAMP := node_modules/.package-lock.json
 # Debian packages need root: CI runners (GitHub's) run as a user with sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: site test setup browser ingest execute index build serve clean
+.PHONY: site test setup browser ingest execute mutate index build serve clean
 
 # Ingest the feeds, execute the notebooks (cached), index them for search, build the site.
 # A failing notebook still leaves a site (its page and the status page show the error) but
@@ -18,13 +18,16 @@ site: setup
 	@echo "Site: $(CURDIR)/_build/html/index.html  (search runs in the browser over HTTP: any static server, or $(PYTHON) -m search serve)"
 	@exit $$(cat _build/.execute-status)
 
-# What CI runs: every notebook re-executed from scratch, the whole book built with warnings as
-# errors, then the tests (the browser tests read that build); the execution report closes the
-# output. Every step runs even when an earlier one failed, and any failure fails the target.
+# What CI runs: every notebook re-executed from scratch, every article's mutants run (each must
+# make a check fail), the whole book built with warnings as errors, then the tests (the browser
+# tests read that build); the execution report closes the output. Every step runs even when an
+# earlier one failed, and any failure fails the target.
 test: setup browser
 	$(PYTHON) -m ingest
 	@status=0; \
 	$(PYTHON) -m book execute --force || status=1; \
+	$(PYTHON) -m book mutate || status=1; \
+	$(PYTHON) -m book lint || status=1; \
 	$(PYTHON) -m search build || status=1; \
 	$(PYTHON) -m book build || status=1; \
 	$(PYTHON) -m pytest -q || status=1; \
@@ -58,6 +61,9 @@ ingest: setup
 
 execute: setup
 	$(PYTHON) -m book execute
+
+mutate: setup
+	$(PYTHON) -m book mutate
 
 index: setup
 	$(PYTHON) -m search build

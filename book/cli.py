@@ -4,6 +4,7 @@
     python -m book build [--no-strict]
     python -m book report
     python -m book mutate [--force] [--only SLUG ...] [--shard K/N] [--jobs N]
+    python -m book lint
     python -m book merge DIR [DIR ...]
 """
 from __future__ import annotations
@@ -80,6 +81,17 @@ def cmd_mutate(args) -> int:
     return cli.FAILED if mutants.failed(results) else cli.OK
 
 
+def cmd_lint(args) -> int:
+    from book.lint import lint
+
+    _require_articles(args.root)
+    findings = lint(args.root, load_articles(args.root))
+    for f in findings:
+        print(f)
+    print(f"{len(findings)} finding(s) in the articles' implementations")
+    return cli.FAILED if findings else cli.OK
+
+
 def cmd_merge(args) -> int:
     from runner.merge import format_report, merge
 
@@ -123,6 +135,9 @@ def parser():
     mu.add_argument("--shard", type=_shard, metavar="K/N", help="the K-th of N deterministic slices of the articles")
     mu.add_argument("--jobs", type=cli.int_range(1), default=None, metavar="N",
                     help="worker processes (default: one per core)")
+    cli.subcommand(sub, "lint", "check the articles' implementations against the rules a program can check "
+                                "(random draws on the device, gradcheck without nondet_tol, one run's figure "
+                                "stated as fact); exit 1 on a finding", cmd_lint)
     b = cli.subcommand(sub, "build", "build _build/html with Jupyter Book, warnings as errors", cmd_build)
     b.add_argument("--no-strict", action="store_true", help="don't turn warnings into errors")
     cli.subcommand(sub, "report", "print the last execution records as a table (exit 1 if any failed)", cmd_report)

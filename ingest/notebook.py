@@ -27,3 +27,19 @@ def read_article_notebook(path: Path | str) -> nbformat.NotebookNode:
 
 def code_cells(nb) -> list:
     return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def cells_with_lines(path: Path | str) -> list[tuple[object, int]]:
+    """Each cell of the article with the 1-based line of the file its source starts on, for
+    messages that point into the file."""
+    text = Path(path).read_text(encoding="utf-8")
+    nb = read_myst_markdown_notebook(text, path=str(path), add_source_map=True)
+    lines = text.splitlines()
+    out = []
+    for cell, start in zip(nb.cells, nb.metadata.get("source_map", [])):
+        first = cell.source.splitlines()[0] if cell.source else ""
+        # A code cell's map points at its first source line; a markdown cell's at the blank line
+        # before it: its first line of source is the next one that matches.
+        at = next((i for i in range(start, len(lines)) if lines[i] == first), start)
+        out.append((cell, at + 1))
+    return out

@@ -19,9 +19,11 @@ import nbformat
 from ingest.store import Article, load_articles
 from kb import layout
 from kb.cli import InputError
-from kb.files import atomic_write_text
+from kb.files import atomic_write_text, read_json, write_json
 from runner.jobs import KeyInputs, current_key
 from runner.jupyter_cache_bridge import publish
+from runner.mutants import cache_file as mutant_cache
+from runner.mutants import write_summary
 from runner.records import ExecutionRecord, load_record, save_record, write_report
 
 
@@ -104,7 +106,24 @@ def merge(root: Path, sources: list[Path]) -> MergeReport:
         if rec is None or rec.key != keys[slug] or not layout.executed_notebook(root, a.path).exists():
             report.missing.append(slug)
     write_report(root, list(articles))
+    merge_mutants(root, sources, keys)
+    write_summary(root, list(articles.values()))
     return report
+
+
+def merge_mutants(root: Path, sources: list[Path], keys: dict[str, str]) -> None:
+    """Take the mutant results other runs computed for the current code of an article (same key),
+    next to those already here: a mutant is a function of the article's key and its own text."""
+    for source in sources:
+        for path in sorted((source / "mutants").glob("*.json")):
+            theirs = read_json(path, {})
+            slug = path.stem
+            if slug not in keys or theirs.get("key") != keys[slug]:
+                continue
+            ours = read_json(mutant_cache(root, slug), {})
+            results = {**(ours.get("results", {}) if ours.get("key") == keys[slug] else {}),
+                       **theirs.get("results", {})}
+            write_json(mutant_cache(root, slug), {"key": keys[slug], "results": results})
 
 
 def _accept(root: Path, article: Article, cand: Candidate) -> None:

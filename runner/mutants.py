@@ -223,15 +223,22 @@ def run(root: Path, *, only: list[str] | None = None, shard=None, jobs: int | No
 
 
 def write_summary(root: Path, articles: list[Article]) -> None:
-    """``mutants.json``: per article with cached results for its current code, its mutants and how
-    many its checks killed (what the status page shows)."""
+    """``mutants.json``: per article whose declared mutants all have results for its current code,
+    those results and how many its checks killed (what the status page shows)."""
     inputs = KeyInputs.of(root, articles)
     out = []
     for a in articles:
         cache = read_json(cache_file(root, a.slug), {})
         if not cache or cache.get("key") != current_key(root, a, inputs):
             continue
-        rows = sorted(cache["results"].values(), key=lambda r: r["n"])
+        try:
+            declared = load_mutants(root, a)
+        except InputError:
+            continue  # a broken file has no results to show; `book mutate` names the problem
+        results = cache.get("results", {})
+        if not declared or any(m.digest not in results for m in declared):
+            continue
+        rows = [{**results[m.digest], "n": m.n, "why": m.why} for m in declared]
         out.append({"slug": a.slug, "killed": sum(r["outcome"] == "killed" for r in rows), "total": len(rows),
                     "mutants": rows})
     write_json(layout.mutants_report(root), out)

@@ -100,3 +100,20 @@ def test_an_article_with_code_and_too_few_mutants_fails_and_one_without_code_nee
     assert [p.article.slug for p in plans] == ["mean"]  # "empty" has no code: nothing to break
     results = mutants.run(project, progress=False)
     assert mutants.failed(results) and "declares 0 mutant(s)" in mutants.format_table(results)
+
+
+@pytest.mark.slow
+def test_merge_takes_another_runs_mutant_results_for_the_current_code(project, tmp_path):
+    import shutil
+
+    from runner import engine
+    from runner.merge import merge
+
+    engine.run(project, progress=False)
+    mutants.run(project, progress=False)
+    here = tmp_path / "here"
+    shutil.copytree(project, here, ignore=shutil.ignore_patterns("_build"))
+    merge(here, [layout.execution_dir(project)])
+    report = json.loads(layout.mutants_report(here).read_text(encoding="utf-8"))
+    assert [(m["slug"], m["killed"], m["total"]) for m in report] == [("mean", 1, 3)]
+    assert all(r.cached for r in mutants.run(here, progress=False))  # nothing left to run
