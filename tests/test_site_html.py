@@ -18,6 +18,7 @@ from bs4 import BeautifulSoup
 from ingest.store import load_articles
 from ingest.topics import topic_named
 from kb import layout
+from kb.files import read_json
 from runner.records import NO_CODE_LABEL, device_label, load_record
 from tests.conftest import REPO
 
@@ -25,6 +26,8 @@ pytestmark = pytest.mark.slow  # reads the built site (make site)
 
 SITE = layout.html_dir(REPO)
 ARTICLES = load_articles(REPO)
+# What `book mutate` last reported (the build shows it); empty before the first run.
+MUTANTS = {m["slug"]: m for m in read_json(layout.mutants_report(REPO)) or []}
 RESOURCE_ATTRS = (("script", "src"), ("link", "href"), ("img", "src"), ("source", "src"), ("iframe", "src"))
 
 
@@ -102,6 +105,13 @@ def test_article_page_has_title_badge_outputs_and_related(article):
         assert badge == NO_CODE_LABEL
     else:
         assert "execution " + record.status in badge
+    mutants = MUTANTS.get(article.slug)
+    if mutants:  # the badge says how many of its mutants the checks killed, and links to them
+        link = main.select_one(".kb-badge a[href*='#mutants-']")
+        assert link.get_text(strip=True) == f"mutants killed {mutants['killed']}/{mutants['total']}"
+        target, anchor = link["href"].split("#")
+        status = soup_of(local_target(article_page(article), target))
+        assert status.find(id=anchor) is not None and anchor == f"mutants-{article.slug}"
     nb = json.loads(layout.executed_notebook(REPO, article.path).read_text(encoding="utf-8"))
     outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
     images = sum("image/png" in o.get("data", {}) for o in outputs)
@@ -139,5 +149,9 @@ def test_status_page_has_one_row_per_article():
     status = soup_of(SITE / "book" / "status.html")
     rows = status.select("table.kb-status tbody tr")
     assert len(rows) == len(ARTICLES)
+    for slug, m in MUTANTS.items():  # each article's mutants: its count in the table, then each mutant
+        assert status.select_one(f"table.kb-status a[href='#mutants-{slug}']").get_text() == \
+            f"{m['killed']}/{m['total']}"
+        assert len(status.select(f"#mutants-{slug} table.kb-mutants tbody tr")) == m["total"]
     linked = {a["href"].rsplit("/", 1)[-1] for a in status.select("table.kb-status tbody tr a")}
     assert {a.path.with_suffix(".html").name for a in ARTICLES} <= linked
