@@ -4,8 +4,9 @@
   of a tensor, in-place ``normal_``/``uniform_``, ``multinomial`` without a generator): CUDA's
   generator gives other numbers than the CPU's, so thresholds and quoted figures would hold on
   one device only. Draw on a CPU generator and move the result.
-- ``gradcheck-nondet``: ``gradcheck`` in an article that uses ``grid_sample``, without
-  ``nondet_tol``: its backward accumulates with atomics on CUDA, so two runs differ in the last bits.
+- ``gradcheck-nondet``: ``gradcheck`` of a function that reaches ``grid_sample`` (directly or
+  through the article's own functions), without ``nondet_tol``: its backward accumulates with
+  atomics on CUDA, so two runs differ in the last bits.
 - ``one-run-figure``: a sentence that states one run's measurement as fact ("实测约 0.3"): the
   figure depends on the machine; print it and state what the printout shows.
 
@@ -19,8 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.article_file import END_MARK
-from ingest.notebook import cells_with_lines
+from ingest.notebook import cells_with_lines, implementation_start
 
 RANDOM_FACTORIES = {"randn", "rand", "randint", "randperm", "normal", "multinomial", "bernoulli", "poisson"}
 RANDOM_LIKE = {"randn_like", "rand_like", "randint_like"}
@@ -132,8 +132,7 @@ def prose_findings(source: str) -> list[tuple[int, str, str]]:
 
 def lint_article(path: Path, shown_as: str | None = None) -> list[Finding]:
     cells = cells_with_lines(path)
-    start = next((i for i, (c, _) in enumerate(cells) if END_MARK in c.source), -1)
-    mine = cells[start + 1:]
+    mine = cells[implementation_start([c for c, _ in cells]):]
     atomic = atomic_functions([c.source for c, _ in mine if c.cell_type == "code"])
     out = []
     for cell, line in mine:

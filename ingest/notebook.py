@@ -12,6 +12,8 @@ from pathlib import Path
 import nbformat
 from myst_nb.core.read import read_myst_markdown_notebook
 
+from ingest.article_file import END_MARK
+
 
 def read_notebook(text: str, path: Path | str | None = None) -> nbformat.NotebookNode:
     """MyST text (a whole article, or a region of one) as a notebook; ``path`` resolves ``:load:``."""
@@ -27,6 +29,12 @@ def read_article_notebook(path: Path | str) -> nbformat.NotebookNode:
 
 def code_cells(nb) -> list:
     return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def implementation_start(cells) -> int:
+    """Index of the first cell of the implementation region: the one after the cell holding the
+    feed region's end mark (0 when there is no feed region)."""
+    return next((i for i, c in enumerate(cells) if END_MARK in c.source), -1) + 1
 
 
 def cells_with_lines(path: Path | str) -> list[tuple[object, int]]:

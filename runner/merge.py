@@ -2,8 +2,8 @@
 
 Each source is an ``_build/execution`` folder another run wrote. A record is accepted only when
 its key equals the key the article has here and now (same notebook, same environment, same
-output limit, same data it declares it reads): anything else is a stale result and is left out. Two sources with different
-results for one article are a conflict, and neither is taken. Accepted results are written
+output limit, same data it declares it reads): anything else is a stale result and is left out.
+Two sources with different results for one article are a conflict, and neither is taken. Accepted results are written
 exactly as the engine writes its own (executed notebook, record, kernel log, the jupyter-cache
 Jupyter Book reads), so ``book execute`` afterwards serves them from the cache and
 ``book build`` renders them.
@@ -107,7 +107,7 @@ def merge(root: Path, sources: list[Path]) -> MergeReport:
             report.missing.append(slug)
     write_report(root, list(articles))
     merge_mutants(root, sources, keys)
-    write_summary(root, list(articles.values()))
+    write_summary(root, list(articles.values()), keys)
     return report
 
 

@@ -33,8 +33,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from ingest.article_file import END_MARK
-from ingest.notebook import code_cells, read_article_notebook
+from ingest.notebook import code_cells, implementation_start, read_article_notebook
 from ingest.store import Article, load_articles
 from kb import layout
 from kb.cli import InputError
@@ -73,8 +72,13 @@ class MutantResult:
     cached: bool = False
 
 
+def mutants_path(article: Article) -> Path:
+    """The article's mutants file, relative to the project root."""
+    return article.path.with_name(article.path.stem + SUFFIX)
+
+
 def mutants_file(root: Path, article: Article) -> Path:
-    return Path(root) / article.path.with_name(article.path.stem + SUFFIX)
+    return Path(root) / mutants_path(article)
 
 
 def cache_file(root: Path, slug: str) -> Path:
@@ -107,8 +111,7 @@ def load_mutants(root: Path, article: Article) -> list[Mutant]:
 
 def implementation_cells(nb) -> list[int]:
     """Indices of the code cells below the feed region: the article's own implementation."""
-    start = next((i for i, c in enumerate(nb.cells) if END_MARK in c.source), -1)
-    return [i for i in range(start + 1, len(nb.cells)) if nb.cells[i].cell_type == "code"]
+    return [i for i in range(implementation_start(nb.cells), len(nb.cells)) if nb.cells[i].cell_type == "code"]
 
 
 def mutated(nb, mutant: Mutant, path: Path):
@@ -152,10 +155,10 @@ class Plan:
 
 
 def plan(root: Path, articles: list[Article], selected: list[Article], *, force: bool, threads: int,
-         timeout: float) -> list[Plan]:
+         timeout: float, inputs: KeyInputs | None = None) -> list[Plan]:
     """Every selected article with code: its mutants checked and applied (``InputError`` before
     anything runs), the cached results reused and the rest turned into runner jobs."""
-    inputs = KeyInputs.of(root, articles)
+    inputs = inputs or KeyInputs.of(root, articles)
     plans = []
     for a in selected:
         nb = read_article_notebook(root / a.path)
@@ -194,8 +197,9 @@ def run(root: Path, *, only: list[str] | None = None, shard=None, jobs: int | No
     articles = load_articles(root)
     selected = select_articles(articles, only, shard)
     workers = max(1, jobs or os.cpu_count() or 1)
+    inputs = KeyInputs.of(root, articles)
     plans = plan(root, articles, selected, force=force, threads=max(1, (os.cpu_count() or 1) // workers),
-                 timeout=timeout)
+                 timeout=timeout, inputs=inputs)
     todo = [job for p in plans for job in p.jobs]
     fresh: dict[str, list[MutantResult]] = {p.article.slug: [] for p in plans}
     if todo:
@@ -218,18 +222,19 @@ def run(root: Path, *, only: list[str] | None = None, shard=None, jobs: int | No
         results += mine
         if len(p.mutants) < MIN_MUTANTS:
             results.append((p.article, len(p.mutants)))
-    write_summary(root, articles)
+    planned = {p.article.slug: p.key for p in plans}
+    write_summary(root, articles, {a.slug: planned.get(a.slug) or current_key(root, a, inputs) for a in articles})
     return results
 
 
-def write_summary(root: Path, articles: list[Article]) -> None:
-    """``mutants.json``: per article whose declared mutants all have results for its current code,
-    those results and how many its checks killed (what the status page shows)."""
-    inputs = KeyInputs.of(root, articles)
+def write_summary(root: Path, articles: list[Article], keys: dict[str, str]) -> None:
+    """``mutants.json``: per article whose declared mutants all have results for its current code
+    (``keys``: each article's current execution key), those results and how many its checks
+    killed (what the status page shows)."""
     out = []
     for a in articles:
         cache = read_json(cache_file(root, a.slug), {})
-        if not cache or cache.get("key") != current_key(root, a, inputs):
+        if not cache or cache.get("key") != keys[a.slug]:
             continue
         try:
             declared = load_mutants(root, a)
@@ -254,7 +259,7 @@ def format_table(results) -> str:
         if isinstance(r, tuple):
             article, declared = r
             lines.append(f"{article.slug:32s}     {'missing':8s} {'':>6s}  declares {declared} mutant(s) in "
-                         f"{article.path.with_name(article.path.stem + SUFFIX).as_posix()}; needs {MIN_MUTANTS}")
+                         f"{mutants_path(article).as_posix()}; needs {MIN_MUTANTS}")
             continue
         detail = r.why if r.outcome == "killed" else f"{r.why} -> {r.error or 'ran to its end'}"
         lines.append(f"{r.slug:32s} {r.n:2d}  {r.outcome:8s} {r.seconds:6.1f}  {detail}"

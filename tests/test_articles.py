@@ -9,8 +9,7 @@ import re
 
 import pytest
 
-from ingest.notebook import read_article_notebook
-from ingest.article_file import END_MARK
+from ingest.notebook import implementation_start, read_article_notebook
 from ingest.store import load_articles
 from kb.text import CJK_CLASS
 from tests.conftest import REPO
@@ -22,8 +21,7 @@ ARTICLES = {a.slug: a for a in load_articles(REPO)}
 
 def implementation_cells(slug):
     nb = read_article_notebook(REPO / ARTICLES[slug].path)
-    start = next(i for i, c in enumerate(nb.cells) if END_MARK in c.source)
-    return nb.cells[start + 1:]
+    return nb.cells[implementation_start(nb.cells):]
 
 
 def implemented(slug) -> bool:
