@@ -130,7 +130,7 @@ def test_article_without_code_is_marked_on_its_page_the_home_page_and_the_status
     status = BeautifulSoup((built / "_build/html/book/status.html").read_text(encoding="utf-8"), "html.parser")
     (row,) = [tr for tr in status.select("table.kb-status tbody tr") if a.title in tr.get_text()]
     cells = [td.get_text(strip=True) for td in row.find_all("td")]
-    assert cells[1] == NO_CODE_LABEL and cells[3] == "no code"
+    assert cells[1] == NO_CODE_LABEL and cells[2] == "—" and cells[4] == "no code"
     n = len(load_articles(built))
     assert f"{n} 篇文章 · articles: 0 ok, {n} {NO_CODE_LABEL}, 0 failed / timed out." in status.get_text()
     assert not status.select("section[id^=failure-]")
