@@ -1,11 +1,12 @@
 """``python -m book``: execute the article notebooks (with ``runner``), build the site, report.
 
-    python -m book execute [--force] [--only SLUG ...] [--shard K/N] [--jobs N] [--timeout S] [--ray [ADDRESS]]
+    python -m book execute [--force|--check] [--only SLUG ...] [--shard K/N] [--jobs N] [--timeout S] [--ray [ADDRESS]]
     python -m book build [--no-strict]
     python -m book report
     python -m book mutate [--force] [--only SLUG ...] [--shard K/N] [--jobs N]
     python -m book lint
     python -m book merge DIR [DIR ...]
+    python -m book notebooks OUT
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ def cmd_execute(args) -> int:
     from runner import engine, report
 
     _require_articles(args.root)
+    if args.check:
+        return _check_execution(args)
     records, wall = engine.timed_run(args.root, force=args.force, only=args.only, shard=args.shard,
                                      jobs=args.jobs, timeout=args.timeout, ray=args.ray)
     print(report.format_table(records))
@@ -39,7 +42,22 @@ def cmd_execute(args) -> int:
     return cli.OK
 
 
+def _check_execution(args) -> int:
+    from runner import engine, report
+
+    current, missing = engine.check(args.root, only=args.only, shard=args.shard)
+    if missing:
+        names = ", ".join(a.slug for a in missing[:8]) + (" ..." if len(missing) > 8 else "")
+        raise cli.not_run_yet(layout.execution_dir(args.root),
+                              f"{len(missing)} article(s) have no result for their current code ({names})",
+                              "python -m book execute")
+    print(report.format_table(current))
+    print(report.summary(current))
+    return cli.FAILED if any(r.failed for r in current) else cli.OK
+
+
 def cmd_build(args) -> int:
+    from book.notebooks import write_downloads
     from book.site import build_site
     from runner.jupyter_cache_bridge import missing_outputs
 
@@ -50,6 +68,8 @@ def cmd_build(args) -> int:
         raise cli.not_run_yet(layout.execution_dir(args.root),
                               f"{len(missing)} article(s) have no executed outputs for their current code "
                               f"({names})", "python -m book execute")
+    # The download links offer notebooks that run without this repository (book.notebooks).
+    write_downloads(args.root, load_articles(args.root))
     status, seconds = build_site(args.root, strict=not args.no_strict)
     if status != 0:
         cli.error(f"the book build failed (exit {status}); see the messages above")
@@ -92,6 +112,15 @@ def cmd_lint(args) -> int:
     return cli.FAILED if findings else cli.OK
 
 
+def cmd_notebooks(args) -> int:
+    from book.notebooks import write_notebooks
+
+    _require_articles(args.root)
+    notebooks = write_notebooks(args.root, load_articles(args.root), args.out)
+    print(f"{len(notebooks)} standalone notebooks and a Binder environment in {args.out}")
+    return cli.OK
+
+
 def cmd_merge(args) -> int:
     from runner.merge import format_report, merge
 
@@ -117,7 +146,11 @@ def parser():
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     e = cli.subcommand(sub, "execute", "execute every article notebook (cached), write _build/execution/report.json",
                        cmd_execute)
-    e.add_argument("--force", action="store_true", help="re-run every notebook, ignoring the cache")
+    how = e.add_mutually_exclusive_group()
+    how.add_argument("--force", action="store_true", help="re-run every notebook, ignoring the cache")
+    how.add_argument("--check", action="store_true",
+                   help="run nothing: exit 2 when an article has no result for its current code, 1 when a "
+                        "current result failed (what a publish job checks after merging the shards)")
     e.add_argument("--only", nargs="+", metavar="SLUG", help="run only these articles")
     e.add_argument("--shard", type=_shard, metavar="K/N", help="run the K-th of N deterministic slices of the articles")
     e.add_argument("--jobs", type=cli.int_range(1), default=None, metavar="N",
@@ -141,6 +174,11 @@ def parser():
     b = cli.subcommand(sub, "build", "build _build/html with Jupyter Book, warnings as errors", cmd_build)
     b.add_argument("--no-strict", action="store_true", help="don't turn warnings into errors")
     cli.subcommand(sub, "report", "print the last execution records as a table (exit 1 if any failed)", cmd_report)
+    nbk = cli.subcommand(sub, "notebooks", "write every executed article as a notebook that runs without this "
+                                           "repository (helpers inlined, packages pinned), plus a Binder "
+                                           "environment: what the notebooks branch holds", cmd_notebooks)
+    nbk.add_argument("out", type=Path, metavar="OUT",
+                     help="folder to write (new, empty, or written by this command before: it is replaced whole)")
     m = cli.subcommand(sub, "merge", "take executed results from other runs (shards, machines) into this checkout",
                        cmd_merge)
     m.add_argument("sources", nargs="+", type=Path, metavar="DIR", help="an _build/execution folder of another run")

@@ -25,8 +25,10 @@ JUPYTER_CACHE = PurePosixPath(BUILD, ".jupyter_cache")  # what Jupyter Book read
 SEARCH = PurePosixPath(BUILD, "search")
 RELATED_FILE = "related.json"
 BROWSER_SEARCH = "browser"  # under SEARCH: what the static site's in-browser search loads
-# book: the site
+# book: the site, and the standalone notebooks its download links offer
 HTML = PurePosixPath(BUILD, "html")
+DOWNLOADS = PurePosixPath(BUILD, "downloads")
+LAUNCH_LINKS_FILE = "launch.json"  # under DOWNLOADS: each article's Colab/Binder/JupyterHub links
 
 
 def execution_dir(root: Path) -> Path:
@@ -74,6 +76,20 @@ def browser_search_dir(root: Path) -> Path:
 
 def related_file(root: Path) -> Path:
     return search_dir(root) / RELATED_FILE
+
+
+def downloads_dir(root: Path) -> Path:
+    """The notebooks a reader downloads from the site: each runs without this repository (``book.notebooks``)."""
+    return Path(root) / DOWNLOADS
+
+
+def downloaded_notebook(root: Path, article_path: Path) -> Path:
+    """The standalone ``.ipynb`` of the article at ``article_path`` (relative to the root)."""
+    return downloads_dir(root) / Path(article_path).relative_to(ARTICLES).with_suffix(".ipynb")
+
+
+def launch_links_file(root: Path) -> Path:
+    return downloads_dir(root) / LAUNCH_LINKS_FILE
 
 
 def html_dir(root: Path) -> Path:

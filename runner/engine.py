@@ -140,6 +140,26 @@ def run(root: Path, *, force: bool = False, only: list[str] | None = None, shard
     return [records[a.slug] for a in selected]
 
 
+def check(root: Path, *, only: list[str] | None = None, shard=None) -> tuple[list[ExecutionRecord], list[Article]]:
+    """Run nothing: the selected articles' current records, and the articles that have none.
+
+    A record is current when its key is the article's key now and its executed notebook is there;
+    a failed record counts as current (its failure is the result for that code). This is what a
+    publish job checks after merging the shards: it must not re-run what a shard ran and failed.
+    """
+    root = Path(root).resolve()
+    articles = load_articles(root)
+    inputs = KeyInputs.of(root, articles)
+    current, missing = [], []
+    for a in select_articles(articles, only, shard):
+        rec = load_record(root, a.slug)
+        if rec and rec.key == current_key(root, a, inputs) and layout.executed_notebook(root, a.path).exists():
+            current.append(rec)
+        else:
+            missing.append(a)
+    return current, missing
+
+
 WORKER_DIED = "the worker process running this notebook died (killed or out of memory), also when run again alone"
 
 

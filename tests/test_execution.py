@@ -4,15 +4,19 @@ the book reusing its outputs.
 One module fixture executes a small project once and is never modified; every test that changes
 something works on its own copy, so the tests pass in any order.
 """
+import importlib.metadata
 import json
 import os
 import shutil
 import stat
+from urllib.parse import unquote
 
+import nbformat
 import pytest
 from bs4 import BeautifulSoup
 from jupyter_cache import get_cache
 
+from book.notebooks import SETUP_TAG, requirements_in
 from ingest.store import load_articles
 from kb import layout
 from runner import engine
@@ -258,6 +262,8 @@ def test_shards_cover_every_article_exactly_once():
 def test_tagging_a_cell_reruns_it_and_the_book_builds_from_the_cache(project_copy):
     """A cell tag changes jupyter-cache's hash: the runner must follow it or the book finds nothing."""
     set_code(project_copy, "ok-one", CELLS["ok-one"], tags=["hide-input"])
+    with open(project_copy / "_config.yml", "a", encoding="utf-8") as f:
+        f.write("\nrepository:\n  url: https://github.com/example/kb\n")  # turns the launch links on
     assert not run_one(project_copy, "ok-one").cached
     assert missing_outputs(project_copy) == []
     cache = get_cache(str(layout.jupyter_cache_dir(project_copy)))
@@ -280,7 +286,22 @@ def test_tagging_a_cell_reruns_it_and_the_book_builds_from_the_cache(project_cop
     assert two.select(".cell_output img") and "two 3" in two.select_one(".cell_output").get_text()
     assert two.select_one(".kb-badge").get_text().startswith("executed on Fake GPU 9000 · ")
     assert one.select_one(".kb-badge").get_text().startswith("executed on CPU · ")
-    assert two.select_one(".kb-badge a[download]")["href"].endswith("ok-two.ipynb")
+    download = two.select_one(".kb-badge a[download]")["href"]
+    assert download.endswith("ok-two.ipynb")
+    page_dir = (html / by_slug["ok-two"].path).parent
+    offered = nbformat.read(page_dir / download, as_version=4)
+    assert offered.cells[0].metadata["tags"] == [SETUP_TAG]  # the standalone notebook, not the executed one
+    assert requirements_in(offered) == [f"matplotlib=={importlib.metadata.version('matplotlib')}",
+                                        f"torch=={importlib.metadata.version('torch').split('+')[0]}"]
+    launch = {a.get_text(): a["href"] for a in two.select(".kb-badge a.kb-launch")}
+    assert set(launch) == {"在 Colab 运行 · run in Colab", "在 Binder 运行 · run in Binder"}
+    in_branch = launch["在 Colab 运行 · run in Colab"].split("github/example/kb/blob/notebooks/")[1]
+    out = project_copy.parent / "notebooks-branch"
+    assert book_cli(project_copy, "notebooks", str(out)).returncode == 0
+    assert (out / in_branch).exists() and in_branch.endswith("ok-two.ipynb")
+    binder = launch["在 Binder 运行 · run in Binder"]
+    assert binder.startswith("https://mybinder.org/v2/gh/example/kb/notebooks?labpath=")
+    assert unquote(binder.split("labpath=")[1]) == in_branch
 
     failed_badge = page("fails").select_one(".kb-badge.kb-badge-failed")
     assert "execution failed" in failed_badge.get_text() and "status.html" in failed_badge.select_one("a")["href"]
@@ -301,3 +322,19 @@ def test_build_refuses_when_outputs_are_missing(project_copy):
     set_code(project_copy, "ok-one", "print('edited but not executed')")
     proc = book_cli(project_copy, "build")
     assert proc.returncode == 2 and "ok-one" in proc.stderr and "python -m book execute" in proc.stderr
+
+
+def test_check_runs_nothing_reports_current_failures_and_refuses_missing_results(project_copy):
+    """What the publish job runs after merging: a failure a shard recorded is the result, not a retry."""
+    before = {p.name: p.read_bytes() for p in (layout.execution_dir(project_copy) / "records").glob("*.json")}
+    proc = book_cli(project_copy, "execute", "--check")
+    assert proc.returncode == 1, proc.stderr
+    rows = table_rows(proc.stdout)
+    assert rows["fails"][0] == "failed" and rows["hangs"][0] == "timeout" and rows["ok-one"][0] == "ok"
+    assert {p.name: p.read_bytes() for p in (layout.execution_dir(project_copy) / "records").glob("*.json")} == before
+    assert book_cli(project_copy, "execute", "--check", "--only", "ok-one", "ok-two").returncode == 0
+    set_code(project_copy, "ok-one", "print('changed')")
+    proc = book_cli(project_copy, "execute", "--check")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "1 article(s) have no result for their current code (ok-one)" in proc.stderr
+    assert "run `python -m book execute` first" in proc.stderr

@@ -66,12 +66,18 @@ def test_both_linters_catch_a_broken_workflow(tmp_path):
 def test_every_action_is_pinned_to_a_commit():
     for path in WORKFLOWS.glob("*.yml"):
         for ref in re.findall(r"uses:\s*(\S+)", path.read_text(encoding="utf-8")):
-            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", ref), f"{path.name}: {ref}"
+            if ref.startswith("./.github/workflows/"):  # this repository's own workflow, same commit
+                assert (REPO / ref).exists(), ref
+                continue
+            assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", ref), f"{path.name}: {ref}"
 
 
-def test_ci_runs_the_readme_test_command_on_python_3_11():
+def test_ci_runs_the_readme_test_command_once_per_pull_request_and_before_publishing():
     ci = workflow("ci.yml")
-    assert set(ci["on"]) == {"push", "pull_request"}
+    # No push trigger: a pull request's branch is tested once, main through publish.yml's first job.
+    assert set(ci["on"]) == {"pull_request", "workflow_call", "workflow_dispatch"}
+    assert workflow("publish.yml")["jobs"]["test"]["uses"] == "./.github/workflows/ci.yml"
+    assert workflow("publish.yml")["jobs"]["plan"]["needs"] == "test"
     steps = ci["jobs"]["test"]["steps"]
     python = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python@"))
     assert python["with"]["python-version"] == "3.11" and python["with"]["cache"] == "pip"
@@ -80,7 +86,7 @@ def test_ci_runs_the_readme_test_command_on_python_3_11():
     assert ci["permissions"] == {"contents": "read"}
 
 
-def test_publish_shards_merges_then_builds_and_deploys_with_least_privilege():
+def test_publish_shards_merges_then_builds_deploys_and_pushes_notebooks_with_least_privilege():
     pub = workflow("publish.yml")
     assert {"push", "schedule", "workflow_dispatch"} <= set(pub["on"])
     assert set(pub["on"]["workflow_dispatch"]["inputs"]) == {"shards", "gpu_runner"}
@@ -88,15 +94,35 @@ def test_publish_shards_merges_then_builds_and_deploys_with_least_privilege():
     jobs = pub["jobs"]
     execute = "\n".join(s.get("run", "") for s in jobs["execute"]["steps"])
     assert "python -m book execute --shard" in execute
-    assert any(s.get("uses", "").startswith("actions/cache@") for s in jobs["execute"]["steps"])
+    uses = [s.get("uses", "") for s in jobs["execute"]["steps"]]
+    restore = next(s for s in jobs["execute"]["steps"] if s.get("uses", "").startswith("actions/cache/restore@"))
+    save = next(s for s in jobs["execute"]["steps"] if s.get("uses", "").startswith("actions/cache/save@"))
+    assert save["if"] == "always()" and save["with"]["key"] == restore["with"]["key"]  # saved after a failure too
+    assert "github.run_id" in restore["with"]["key"] and restore["with"]["restore-keys"]
+    assert not any(u.startswith("actions/cache@") for u in uses)
     assert any(s.get("uses", "").startswith("actions/upload-artifact@") for s in jobs["execute"]["steps"])
     build = [s.get("run", "") for s in jobs["build"]["steps"]]
-    order = ["python -m book merge", "python -m book execute", "python -m search build", "python -m book build"]
+    order = ["python -m book merge", "python -m book execute --check", "python -m search build", "python -m book build"]
     positions = [next(i for i, r in enumerate(build) if step in r) for step in order]
     assert positions == sorted(positions)
     assert any(s.get("uses", "").startswith("actions/upload-pages-artifact@") for s in jobs["build"]["steps"])
     deploy = jobs["deploy"]
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
     assert deploy["steps"][0]["uses"].startswith("actions/deploy-pages@")
-    only_deploy_writes = [name for name, job in jobs.items() if name != "deploy" and "permissions" in job]
-    assert not only_deploy_writes
+    assert jobs["notebooks"]["permissions"] == {"contents": "write"}
+    assert "python -m book notebooks" in "\n".join(build)
+    assert jobs["notebooks"]["needs"] == "build" and "git push --force" in jobs["notebooks"]["steps"][-1]["run"]
+    writers = [name for name, job in jobs.items() if name not in ("deploy", "notebooks") and "permissions" in job]
+    assert not writers
+
+
+def test_every_install_on_a_cpu_runner_takes_pytorchs_cpu_wheels():
+    """PyPI's torch wheel for Linux carries several GB of CUDA libraries that a CPU runner never uses."""
+    installs = []
+    for name in ("ci.yml", "publish.yml"):
+        for job in workflow(name)["jobs"].values():
+            for step in job.get("steps", []):
+                if step.get("run") in ("make setup", "make test"):
+                    installs.append(step)
+                    assert "download.pytorch.org/whl/cpu" in step.get("env", {}).get("PIP_EXTRA_INDEX_URL", ""), step
+    assert len(installs) == 3  # CI, each execution shard (unless a GPU runner label is given), the build

@@ -10,8 +10,10 @@ Directives (used by the home page and the generated topic pages):
 * ``{kb-tags}``: every tag with its articles (the tag index page).
 
 Every article page also gets, under its title, an execution badge (with its mutants killed,
-linking to them on the status page) and a download link for the executed ``.ipynb`` and, at the
-end, its related articles from the search index.
+linking to them on the status page), a download link for its executed notebook made to run
+without this repository and, when ``_config.yml`` names a repository, Colab/Binder links to that
+notebook (both written by ``python -m book build`` before Sphinx runs, see ``book.notebooks``),
+and, at the end, its related articles from the search index.
 
 Titles come from front matter that may hold feed-derived text, so everything is built as
 docutils nodes (plain text), never parsed as markup.
@@ -251,7 +253,7 @@ def add_article_extras(app, doctree):
         return
     srcdir = Path(env.srcdir)
     record_file = layout.record_file(srcdir, article.slug)
-    executed = layout.executed_notebook(srcdir, article.path)
+    download = layout.downloaded_notebook(srcdir, article.path)
     env.note_dependency(str(record_file))
     section = next(iter(doctree.findall(nodes.section)), None)
     if section is not None:
@@ -261,8 +263,10 @@ def add_article_extras(app, doctree):
                       section.index(next(iter(section.findall(nodes.title)))))
         env.note_dependency(str(layout.mutants_report(srcdir)))
         status_page = app.builder.get_relative_uri(env.docname, "book/status")
-        section.insert(anchor + 1, _badge(read_json(record_file), executed, srcdir,
-                                          _mutants(srcdir).get(article.slug), status_page))
+        env.note_dependency(str(layout.launch_links_file(srcdir)))
+        launch = (read_json(layout.launch_links_file(srcdir)) or {}).get(article.slug) or []
+        section.insert(anchor + 1, _badge(read_json(record_file), download, srcdir,
+                                          _mutants(srcdir).get(article.slug), status_page, launch))
         if article.tags:
             section.insert(anchor + 2, _tag_links(article))
         related = _related_block(env, article, srcdir)
@@ -270,8 +274,8 @@ def add_article_extras(app, doctree):
             section.append(related)
 
 
-def _badge(record, executed: Path, srcdir: Path, mutants: dict | None = None,
-           status_page: str = "") -> nodes.paragraph:
+def _badge(record, download: Path, srcdir: Path, mutants: dict | None = None,
+           status_page: str = "", launch: list = ()) -> nodes.paragraph:
     para = nodes.paragraph(classes=["kb-badge"])
     if not record:
         para["classes"].append("kb-badge-none")
@@ -291,11 +295,14 @@ def _badge(record, executed: Path, srcdir: Path, mutants: dict | None = None,
         para += nodes.Text(" · ")
         para += nodes.reference("", f"mutants killed {mutants['killed']}/{mutants['total']}",
                                 refuri=f"{status_page}#mutants-{record['slug']}")
-    if executed.exists():
+    if download.exists():
         para += nodes.Text(" · ")
-        ref = download_reference("", "", reftarget="/" + executed.relative_to(srcdir).as_posix(), refexplicit=True)
+        ref = download_reference("", "", reftarget="/" + download.relative_to(srcdir).as_posix(), refexplicit=True)
         ref += nodes.literal(text="下载 .ipynb · download")
         para += ref
+        for label, url in launch:  # the same notebook, opened where it can run
+            para += nodes.Text(" · ")
+            para += nodes.reference("", f"在 {label} 运行 · run in {label}", refuri=url, classes=["kb-launch"])
     return para
 
 
