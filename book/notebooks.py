@@ -123,7 +123,7 @@ def helper_names(nb, helpers_dir: Path) -> dict[str, set[str] | None]:
             if isinstance(node, ast.Name) and node.id in aliases and node.id not in shadowed \
                     and id(node) not in attribute_of and isinstance(node.ctx, ast.Load):
                 want(aliases[node.id], None)  # passed around as a module: keep all of it
-    for alias, module in aliases.items():
+    for module in aliases.values():
         wanted.setdefault(module, set())
     return wanted
 

@@ -32,8 +32,10 @@ def reader_venv(requirements: list[str], cache: Path) -> Path:
         return venv
     shutil.rmtree(venv, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # --no-compile: bytecode for the few modules a notebook imports is written as it imports them,
+    # instead of for every file of TensorFlow and PyTorch up front.
     proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                           *packages], capture_output=True, text=True)
+                           "--no-compile", *packages], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"pip install {' '.join(requirements)} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
     (venv / ".complete").write_text("")
