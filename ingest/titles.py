@@ -66,6 +66,7 @@ def provisional_title(text: str) -> str:
 _SLUG_WORD_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*")
 _SLUG_STOPWORDS = frozenset("a an and are as at be by for from how in is it of on or the to vs what why with".split())
 MAX_SLUG_WORDS, MAX_SLUG_LEN = 3, 40
+SLUG_WINDOW = 120  # characters of the subject whose words may name the article
 
 
 def slug_base(text: str) -> str:
@@ -77,8 +78,10 @@ def slug_base(text: str) -> str:
     """
     subject = strip_leading_headings(normalize(text))
     words: list[str] = []
-    for word in _SLUG_WORD_RE.findall(subject[:120]):
-        w = word.lower()
+    for match in _SLUG_WORD_RE.finditer(subject):
+        if match.start() >= SLUG_WINDOW:
+            break
+        w = match.group().lower()  # whole, even when it runs past the window: never "transf"
         if len(w) > 1 and w not in _SLUG_STOPWORDS and not any(w in chosen for chosen in words):
             candidate = "-".join(words + [w])
             if len(candidate) > MAX_SLUG_LEN:

@@ -3,7 +3,7 @@ import random
 
 from ingest.feed import FeedEntry
 from ingest.merge import KEY_LEN, PrefixIndex, merge_entries
-from ingest.titles import SlugAllocator, make_slug, provisional_title
+from ingest.titles import SLUG_WINDOW, SlugAllocator, make_slug, provisional_title
 from tests.merge_reference import reference_merge
 
 BASE = "CLIP算法原理 CLIP 不预先定义图像和文本标签类别,直接利用从互联网爬取的 400 million 个image-text pair 进行图文匹配任务的训练"
@@ -47,6 +47,14 @@ def test_slug_is_ascii_and_unique():
     slug = make_slug(BASE, taken)
     assert slug.isascii() and slug not in taken
     assert make_slug("深度学习偏置的作用,我们最早接触到的神经网络...", set()).startswith("article-")
+
+
+def test_slug_takes_a_word_whole_when_it_runs_past_the_window():
+    text = "层归一化" * 28 + " LayerNorm 和 Transformer 的关系"  # "Transformer" starts at 124, LayerNorm at 113
+    assert len("层归一化" * 28 + " LayerNorm") > SLUG_WINDOW > len("层归一化" * 28)
+    assert make_slug(text, set()) == "layernorm"
+    text = "层归一化" * 29 + " Transformer"  # starts at 117, ends past the window
+    assert make_slug(text, set()) == "transformer"
 
 
 def ab(rng, n):
