@@ -30,7 +30,7 @@ test: setup browser
 	$(PYTHON) -m book lint || status=1; \
 	$(PYTHON) -m search build || status=1; \
 	$(PYTHON) -m book build || status=1; \
-	$(PYTHON) -m pytest -q --durations=15 || status=1; \
+	$(PYTHON) -m pytest -q -n auto --dist loadfile --durations=15 || status=1; \
 	$(PYTHON) -m book report || status=1; \
 	exit $$status
 

