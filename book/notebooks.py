@@ -81,6 +81,7 @@ def helper_names(nb, helpers_dir: Path) -> dict[str, set[str] | None]:
     """
     submodules = {p.stem for p in helpers_dir.glob("*.py") if p.stem != "__init__"}
 
+    @functools.cache  # asked once per attribute of a shadowed alias: parse each module once
     def module_names(module: str) -> set[str]:
         tree = ast.parse((helpers_dir / f"{module.split('.', 1)[1]}.py").read_text(encoding="utf-8"))
         return set().union(*(_top_level_names(n) for n in tree.body))
@@ -458,6 +459,13 @@ describe one environment for all of them (what Binder builds).
 """
 
 
+def _write_each(folder: Path, notebooks: dict) -> None:
+    """Each notebook at its path under ``folder`` (a fresh folder ``atomic_folder`` fills)."""
+    for rel, nb in notebooks.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
+
+
 def write_notebooks(root: Path, articles: list[Article], out: Path) -> dict[PurePosixPath, object]:
     """Write every standalone notebook and the Binder environment into ``out``, replacing it whole.
 
@@ -472,9 +480,7 @@ def write_notebooks(root: Path, articles: list[Article], out: Path) -> dict[Pure
         raise InputError(layout.execution_dir(root), "no executed notebooks yet (run `python -m book execute`)")
 
     def fill(tmp: Path) -> None:
-        for rel, nb in notebooks.items():
-            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-            (tmp / rel).write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
+        _write_each(tmp, notebooks)
         (tmp / "requirements.txt").write_text(binder_requirements(notebooks), encoding="utf-8")
         (tmp / "runtime.txt").write_text(f"python-{sys.version_info[0]}.{sys.version_info[1]}\n", encoding="utf-8")
         (tmp / "apt.txt").write_text("fonts-noto-cjk\n", encoding="utf-8")  # Chinese labels in the figures
@@ -496,9 +502,7 @@ def write_downloads(root: Path, articles: list[Article]) -> int:
     links = {a.slug: launch_links(repo, notebook_path(a)) for a in articles if notebook_path(a) in notebooks}
 
     def fill(tmp: Path) -> None:
-        for rel, nb in notebooks.items():
-            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-            (tmp / rel).write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
+        _write_each(tmp, notebooks)
         (tmp / layout.LAUNCH_LINKS_FILE).write_text(json_text(links), encoding="utf-8")
 
     atomic_folder(layout.downloads_dir(root), fill)

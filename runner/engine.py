@@ -2,7 +2,7 @@
 
 Outputs, all under ``_build/execution/`` (see ``kb.layout``):
 
-* ``notebooks/<article path>.ipynb``: the executed notebook (offered for download on the site);
+* ``notebooks/<article path>.ipynb``: the executed notebook (the site offers a copy made to run on its own, ``book.notebooks``);
 * ``records/<slug>.json``: the last run of each article (``runner.records``);
 * ``logs/<slug>.log``: the kernel's own stderr;
 * ``report.json``: the records of every current article, for tools and the status page.
@@ -31,8 +31,8 @@ from ingest.store import Article, load_articles
 from kb import layout
 from kb.cli import InputError
 from kb.files import atomic_write_text
-from runner.jobs import (KeyInputs, current_key, failed_result, new_job, notebook_resources, notebook_timeout,
-                         run_job, utc_now)
+from runner.jobs import (KeyInputs, current_key, failed_result, has_current_result, new_job, notebook_resources,
+                         notebook_timeout, run_job, utc_now)
 from runner.jupyter_cache_bridge import is_published, publish
 from runner.records import NO_CODE_DEVICE, ExecutionRecord, load_record, save_record, write_report
 
@@ -95,7 +95,7 @@ def run(root: Path, *, force: bool = False, only: list[str] | None = None, shard
     for a, nb, key, limit, resources in prepared:
         previous = load_record(root, a.slug)
         executed = layout.executed_notebook(root, a.path)
-        if not force and previous and previous.key == key and not previous.failed and executed.exists():
+        if not force and has_current_result(root, a, previous, key) and not previous.failed:
             records[a.slug] = replace(previous, cached=True)
             save_record(root, records[a.slug])  # so report.json says what this run did
             if not is_published(root, nb):  # e.g. _build/.jupyter_cache was deleted: hand the outputs back
@@ -153,7 +153,7 @@ def check(root: Path, *, only: list[str] | None = None, shard=None) -> tuple[lis
     current, missing = [], []
     for a in select_articles(articles, only, shard):
         rec = load_record(root, a.slug)
-        if rec and rec.key == current_key(root, a, inputs) and layout.executed_notebook(root, a.path).exists():
+        if has_current_result(root, a, rec, current_key(root, a, inputs)):
             current.append(rec)
         else:
             missing.append(a)

@@ -103,6 +103,14 @@ def current_key(root: Path, article: Article, inputs: KeyInputs, nb=None) -> str
     return execution_key(root, nb, inputs.environment, stream_limit=stream_limit(article), reads=reads)
 
 
+def has_current_result(root: Path, article: Article, record, key: str) -> bool:
+    """``record`` (or None) is the result of ``article`` as its code is now: its key and its executed notebook.
+
+    A failed record counts: its failure is that code's result (the cache re-runs it; a check does not).
+    """
+    return record is not None and record.key == key and layout.executed_notebook(root, article.path).exists()
+
+
 def new_job(root: Path, article: Article, nb, key: str, *, timeout: float, threads: int,
             resources: dict[str, float]) -> dict:
     root = Path(root)

@@ -20,7 +20,7 @@ from ingest.store import Article, load_articles
 from kb import layout
 from kb.cli import InputError
 from kb.files import atomic_write_text, read_json, write_json
-from runner.jobs import KeyInputs, current_key
+from runner.jobs import KeyInputs, current_key, has_current_result
 from runner.jupyter_cache_bridge import publish
 from runner.mutants import cache_file as mutant_cache
 from runner.mutants import write_summary
@@ -102,8 +102,7 @@ def merge(root: Path, sources: list[Path]) -> MergeReport:
         _accept(root, articles[slug], cands[0])
         report.merged.append(slug)
     for slug, a in articles.items():
-        rec = load_record(root, slug)
-        if rec is None or rec.key != keys[slug] or not layout.executed_notebook(root, a.path).exists():
+        if not has_current_result(root, a, load_record(root, slug), keys[slug]):
             report.missing.append(slug)
     write_report(root, list(articles))
     merge_mutants(root, sources, keys)
