@@ -42,15 +42,18 @@ def cmd_execute(args) -> int:
     return cli.OK
 
 
+def _some_slugs(articles, shown: int = 8) -> str:
+    return ", ".join(a.slug for a in articles[:shown]) + (" ..." if len(articles) > shown else "")
+
+
 def _check_execution(args) -> int:
     from runner import engine, report
 
     current, missing = engine.check(args.root, only=args.only, shard=args.shard)
     if missing:
-        names = ", ".join(a.slug for a in missing[:8]) + (" ..." if len(missing) > 8 else "")
         raise cli.not_run_yet(layout.execution_dir(args.root),
-                              f"{len(missing)} article(s) have no result for their current code ({names})",
-                              "python -m book execute")
+                              f"{len(missing)} article(s) have no result for their current code "
+                              f"({_some_slugs(missing)})", "python -m book execute")
     print(report.format_table(current))
     print(report.summary(current))
     return cli.FAILED if any(r.failed for r in current) else cli.OK
@@ -62,14 +65,14 @@ def cmd_build(args) -> int:
     from runner.jupyter_cache_bridge import missing_outputs
 
     _require_articles(args.root)
-    missing = missing_outputs(args.root, load_articles(args.root))
+    articles = load_articles(args.root)
+    missing = missing_outputs(args.root, articles)
     if missing:
-        names = ", ".join(a.slug for a in missing[:8]) + (" ..." if len(missing) > 8 else "")
         raise cli.not_run_yet(layout.execution_dir(args.root),
                               f"{len(missing)} article(s) have no executed outputs for their current code "
-                              f"({names})", "python -m book execute")
+                              f"({_some_slugs(missing)})", "python -m book execute")
     # The download links offer notebooks that run without this repository (book.notebooks).
-    write_downloads(args.root, load_articles(args.root))
+    write_downloads(args.root, articles)
     status, seconds = build_site(args.root, strict=not args.no_strict)
     if status != 0:
         cli.error(f"the book build failed (exit {status}); see the messages above")
