@@ -36,11 +36,11 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 import nbformat
-import yaml
 
 from ingest.store import Article
 from kb import layout
 from kb.cli import InputError
+from book.repository import GITHUB, repository
 from kb.files import atomic_folder, json_text
 from runner.jobs import KNOWLEDGE_BASE_TEXT, declared_reads
 
@@ -509,27 +509,6 @@ def write_downloads(root: Path, articles: list[Article]) -> int:
     return len(notebooks)
 
 
-def repository(root: Path) -> dict:
-    """``_config.yml``'s ``repository.url`` and ``notebooks.jupyterhub_url``; {} when no repository is set.
-
-    The JupyterHub address is a key of our own: the theme's ``launch_buttons.jupyterhub_url`` would
-    also add the theme's button, which opens the MyST source rather than the standalone notebook.
-    """
-    config_file = Path(root) / "_config.yml"
-    try:
-        config = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise InputError(config_file, f"cannot be read ({e})") from None
-    repo = config.get("repository") or {}
-    url = str(repo.get("url") or "").rstrip("/")
-    if not url:
-        return {}
-    return {"url": url, "jupyterhub_url": str((config.get("notebooks") or {}).get("jupyterhub_url") or "")}
-
-
-_GITHUB = re.compile(r"^https://github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?$")
-
-
 def launch_links(repo: dict, path: PurePosixPath) -> list[tuple[str, str]]:
     """(label, URL) for opening the standalone notebook at ``path`` of the notebooks branch.
 
@@ -539,7 +518,7 @@ def launch_links(repo: dict, path: PurePosixPath) -> list[tuple[str, str]]:
     if not repo:
         return []
     links = []
-    m = _GITHUB.match(repo["url"])
+    m = GITHUB.match(repo["url"])
     if m:
         owner, name = m.groups()
         links.append(("Colab", f"https://colab.research.google.com/github/{owner}/{name}/blob/"

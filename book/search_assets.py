@@ -10,8 +10,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from book.repository import new_issue_url, repository
 from kb import layout
-from kb.files import atomic_copy, atomic_write_text, read_json
+from kb.files import atomic_copy, atomic_write_text, json_text, read_json
 
 # (file under node_modules, its name in _static/kb-search/vendor/)
 VENDOR = (
@@ -25,6 +26,7 @@ VENDOR = (
 )
 PACKAGES = ("@huggingface/tokenizers", "onnxruntime-web")  # named, with version and licence, in vendor/NOTICE.txt
 SUBDIR = Path("_static") / "kb-search"
+SITE_FILE = "site.json"
 
 
 def install(root: Path, outdir: Path) -> list[str]:
@@ -47,6 +49,9 @@ def install(root: Path, outdir: Path) -> list[str]:
         else:
             missing.append(f"{src}: missing (run `npm ci --ignore-scripts`); the search page answers with "
                            "keyword results only")
+    # The page links "request an article" to the repository's issue form, when one is configured;
+    # the file exists either way, so the page's request for it never 404s.
+    atomic_write_text(target / SITE_FILE, json_text({"new_issue_url": new_issue_url(repository(root))}))
     notice = []
     for package in PACKAGES:
         meta = read_json(modules / package / "package.json") or {}

@@ -13,7 +13,7 @@ Written by ``python -m search build`` into ``_build/search/browser/`` (the book 
   which the browser reproduces, also to highlight the query's terms.
 - ``meta.json``: rows' slug / kind / snippet text (rows in chunk-id order), the articles (title,
   title_en, page path), the corpus mean for centring, the ranking constants (``search.ranking``),
-  the query limits and ranking depth of ``search.query`` (``max_k``, ``max_query_chars``,
+  the constants of "no article covers this" (``search.scope``), the query limits and ranking depth of ``search.query`` (``max_k``, ``max_query_chars``,
   ``chunks_per_result``), and the byte sizes above so a half-copied site is detected.
 
 The folder is replaced as a whole (``kb.files.atomic_folder``): a reader never mixes the files of
@@ -81,6 +81,7 @@ def export(root: Path, searcher) -> Path | None:
         "max_query_chars": MAX_QUERY_CHARS,
         "chunks_per_result": CHUNKS_PER_RESULT,
         "ranking": searcher.params.to_json(),
+        "scope": searcher.scope.to_json(),
         "mean": [round(float(x), 7) for x in searcher.mean.tolist()],
         "snippet_chars": searcher.snippet_chars,
         "lead": {slug: row_of[i] for slug, i in searcher.lead.items()},

@@ -70,18 +70,22 @@ def cmd_build(args) -> int:
 
 
 def cmd_query(args) -> int:
+    from search import scope
     from search.query import QueryError
 
     index, lexical = _index(args, hybrid=not args.dense_only)
     searcher = _searcher(args, index, lexical, hybrid=not args.dense_only)
     try:
-        results = searcher.search(args.text, args.k)
+        answer = searcher.answer(args.text, args.k)
     except QueryError as e:
         raise InputError("query", str(e)) from e
+    results = answer.results
     if args.json:
         json.dump([r.to_json() for r in results], sys.stdout, ensure_ascii=False, indent=2)
         print()
         return cli.OK
+    if answer.covered is False and results:
+        print(f"{scope.NOT_COVERED} (relevance {answer.relevance:.2f}); the nearest articles:")
     for rank, r in enumerate(results, 1):
         print(f"{rank:2d}. {r.score:.3f}  {r.title}  ·  {r.title_en}\n    {r.path}\n    {r.snippet}")
     if not results:
@@ -95,6 +99,8 @@ def cmd_eval(args) -> int:
 
     import yaml
 
+    if args.scope:
+        return _eval_scope(args)
     path = HARD_QUERIES if args.hard and not args.queries else args.queries
     try:
         queries = load_queries(path, split=args.split)
@@ -111,6 +117,32 @@ def cmd_eval(args) -> int:
         text = format_report(figures)
     # --json: the figures instead of the table, as `query --json` and `ingest list --json` do.
     sys.stdout.write(json_text(figures, indent=2) if args.json else text + "\n")
+    if args.output is not None:
+        write_json(args.output, figures, indent=2)
+    return cli.OK
+
+
+def _eval_scope(args) -> int:
+    """``eval --scope``: how often "no article covers this" is said, per set; ``--tune`` fits the
+    constants of ``search.scope`` on the dev halves and reports with them."""
+    from kb.files import json_text, write_json
+    from search import scope
+    from search.evaluate import format_scope, scope_report, scope_rows
+
+    if args.queries or args.hard or args.split:
+        raise InputError(None, "--scope uses its own sets (search/eval_queries_scope.yaml and both labelled "
+                               "sets); drop --queries, --hard and --split")
+    if args.output is not None and not args.output.parent.is_dir():
+        raise InputError(args.output, "no such folder for --output")
+    rows = scope_rows(_searcher(args, *_index(args)))
+    model = scope.DEFAULT
+    text = ""
+    if args.tune:
+        model = scope.Scope(scope.fit([r for r in rows if r["split"] == "dev"]))
+        text = "Fitted on the dev halves (paste into search/scope.py's DEFAULT_MODELS):\n" + "\n".join(
+            f"    {lang!r}: {m!r}," for lang, m in model.models.items()) + "\n"
+    figures = {"models": model.to_json()["models"], **scope_report(rows, model)}
+    sys.stdout.write(json_text(figures, indent=2) if args.json else text + format_scope(figures) + "\n")
     if args.output is not None:
         write_json(args.output, figures, indent=2)
     return cli.OK
@@ -161,6 +193,9 @@ def parser():
     e.add_argument("--tune", action="store_true",
                    help="print hybrid figures for every combination of the ranking grid (search.ranking.GRID), "
                         "best first; choose on --hard --split dev")
+    e.add_argument("--scope", action="store_true",
+                   help="how often each set is judged \"no article covers this\" (search.scope); with --tune, "
+                        "fit its constants on the dev halves")
     e.add_argument("--json", action="store_true", help="print the figures as JSON instead of the table")
     e.add_argument("--output", type=Path, default=None, metavar="FILE", help="also write the figures to FILE as JSON")
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import yaml
 
-from search import ranking
+from search import ranking, scope
 
 DEFAULT_QUERIES = Path(__file__).with_name("eval_queries.yaml")
 HARD_QUERIES = Path(__file__).with_name("eval_queries_hard.yaml")
+SCOPE_QUERIES = Path(__file__).with_name("eval_queries_scope.yaml")
 DEPTH = 50  # ranks beyond this count as a miss for MRR
 
 
@@ -103,6 +104,57 @@ def evaluate(searcher, queries: list[dict]) -> dict:
                   for q, r, ranked_list in zip(queries, ranks, ranked) if r != 1]
         report[method] = {"metrics": by_lang, "misses": misses}
     return report
+
+
+def scope_rows(searcher) -> list[dict]:
+    """Every labelled query with its ``search.scope`` features: in scope (the hard set's dev and
+    test halves, the easy set as test) and out of scope (``eval_queries_scope.yaml``)."""
+    queries = [dict(q, set="hard", covered=True) for q in load_queries(HARD_QUERIES)]
+    queries += [dict(q, set="easy", split="test", covered=True) for q in load_queries(DEFAULT_QUERIES)]
+    for n, q in enumerate(yaml.safe_load(SCOPE_QUERIES.read_text(encoding="utf-8")) or [], 1):
+        if not {"q", "lang", "split"} <= set(q):
+            raise ValueError(f"{SCOPE_QUERIES}: entry {n} needs q, lang and split")
+        queries.append(dict(q, set="none", covered=False))
+    vecs = searcher.embedder.embed_queries([q["q"] for q in queries])
+    rows = []
+    for q, v in zip(queries, vecs):
+        features = searcher.scope_features(v, q["q"])
+        if features is None:
+            raise ValueError("telling covered queries apart needs the BM25 side (no --dense-only)")
+        rows.append(dict(q, **features))
+    return rows
+
+
+def scope_report(rows: list[dict], model: scope.Scope = scope.DEFAULT) -> dict:
+    """Share of queries judged not covered, per set, split and language (out of scope: the more
+    the better; in scope: the false alarms), and the test queries judged wrongly."""
+    groups: dict[str, dict] = {}
+    wrong = []
+    for r in rows:
+        relevance, covered = model.judge(r["q"], r)
+        g = groups.setdefault(f"{r['set']}/{r['split']}/{r['lang']}", {"n": 0, "flagged": 0})
+        g["n"] += 1
+        g["flagged"] += not covered
+        if covered != r["covered"] and r["split"] == "test":
+            wrong.append({"q": r["q"], "covered": r["covered"], "relevance": relevance})
+    for g in groups.values():
+        g["flagged"] = round(g["flagged"] / g["n"], 3)
+    return {"groups": dict(sorted(groups.items())), "wrong": wrong}
+
+
+def format_scope(report: dict) -> str:
+    names = {"none": "out of scope (flagged: the more the better)", "hard": "in scope, hard set (false alarms)",
+             "easy": "in scope, easy set (false alarms)"}
+    lines = [f"  {'set':<46} {'split':<5} {'lang':<4} {'n':>3}  flagged"]
+    for key, g in report["groups"].items():
+        name, split, lang = key.split("/")
+        lines.append(f"  {names[name]:<46} {split:<5} {lang:<4} {g['n']:>3}  {g['flagged']:.3f}")
+    if report["wrong"]:
+        lines.append("  judged wrongly (test):")
+        for w in report["wrong"]:
+            lines.append(f"    {'in scope, flagged' if w['covered'] else 'out of scope, not flagged'} "
+                         f"(relevance {w['relevance']:.3f}): {w['q']!r}")
+    return "No article covers this (search.scope):\n" + "\n".join(lines)
 
 
 def format_report(report: dict) -> str:

@@ -34,6 +34,12 @@ import snowballstemmer
 from kb.text import CJK_CLASS
 
 K1, B = 1.5, 0.75
+
+
+def idf(n: int, df):
+    """BM25's inverse document frequency (never negative); a term no chunk holds (``df`` 0) gets
+    the largest value, ``log(2n + 2)``."""
+    return np.log(1 + (n - np.asarray(df, np.float64) + 0.5) / (np.asarray(df, np.float64) + 0.5))
 LEXICAL_FILE = "bm25.npz"
 
 TOKEN_PATTERN = f"[a-z0-9]+|[{CJK_CLASS}]+"
@@ -99,6 +105,9 @@ class LexicalIndex:
         self.ids = ids
         self.column = {t: j for j, t in enumerate(terms)}
         self.matrix = matrix.tocsc()
+        # A term's document frequency is the length of its postings (zero weights included), which
+        # is also what the browser counts.
+        self.idf = idf(len(ids), np.diff(self.matrix.indptr))
 
     @classmethod
     def from_tokens(cls, ids: list[int], docs: list[list[str]]) -> "LexicalIndex":
@@ -119,11 +128,10 @@ class LexicalIndex:
         avg = lengths.mean() if n else 1.0
         rows_a, cols_a, tf = np.array(rows, int), np.array(cols, int), np.array(tfs, np.float64)
         df = np.bincount(cols_a, minlength=len(column)).astype(np.float64)
-        idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
         norm = K1 * (1 - B + B * lengths[rows_a] / (avg or 1.0))
         # Rounded to 1/1000: the browser receives them as integers (search.browser_export), and
         # both engines then add up exactly the same numbers (``scores``).
-        weights = np.round(idf[cols_a] * tf * (K1 + 1) / (tf + norm), 3)
+        weights = np.round(idf(n, df)[cols_a] * tf * (K1 + 1) / (tf + norm), 3)
         matrix = csr_matrix((weights.astype(np.float32), (rows_a, cols_a)), shape=(n, len(column)))
         terms = sorted(column, key=column.get)
         return cls(np.asarray(ids, dtype=np.int64), terms, matrix)
@@ -137,6 +145,27 @@ class LexicalIndex:
         sub = self.matrix[:, cols]
         milli = np.rint(sub.data.astype(np.float64) * 1000)
         return np.bincount(sub.indices, weights=milli, minlength=len(self.ids)) / 1000
+
+    def coverage(self, query: str) -> tuple[float, float]:
+        """How much of the query the corpus holds, each as a share of the query's idf mass (a
+        repeated term counts again; a term no chunk holds weighs ``idf(n, 0)``): the terms found
+        anywhere (``vocabulary``), and the terms found together in the best single chunk
+        (``best``). A query with no terms holds nothing: (0, 0). ``search.scope`` reads both."""
+        unknown = float(idf(len(self.ids), 0))
+        total = known = 0.0
+        held = np.zeros(len(self.ids))
+        for t in tokens(query):
+            j = self.column.get(t)
+            if j is None:
+                total += unknown
+                continue
+            w = float(self.idf[j])
+            total += w
+            known += w
+            held[self.matrix.indices[self.matrix.indptr[j]:self.matrix.indptr[j + 1]]] += w
+        if total == 0:
+            return 0.0, 0.0
+        return known / total, (float(held.max()) if len(held) else 0.0) / total
 
     def save(self, directory: Path, write) -> None:
         m = self.matrix.tocsr()

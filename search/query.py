@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search import ranking
+from search import ranking, scope
 from search.snippets import SNIPPET_CHARS, snippet
 from search.index import BUILD_COMMAND, IndexCorrupt, SearchIndex, index_dir, load_index
 
@@ -31,6 +31,19 @@ class Result:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class Answer:
+    """Results and whether an article covers the query (``search.scope``): ``covered`` and
+    ``relevance`` are None when it cannot be told (no BM25 side, or an empty index)."""
+    results: list[Result]
+    covered: bool | None
+    relevance: float | None
+
+    def to_json(self) -> dict:
+        return {"results": [r.to_json() for r in self.results], "covered": self.covered,
+                "relevance": self.relevance}
 
 
 class QueryError(ValueError):
@@ -76,7 +89,7 @@ class Searcher:
     """
 
     def __init__(self, root: Path, embedder, index: SearchIndex | None = None, hybrid: bool = True,
-                 params: ranking.Ranking = ranking.DEFAULT, lexical=None):
+                 params: ranking.Ranking = ranking.DEFAULT, lexical=None, scope_model: scope.Scope = scope.DEFAULT):
         self.root = Path(root)
         self.embedder = embedder
         self.index = index or load_index(self.root, expected_model=embedder.name)
@@ -88,6 +101,7 @@ class Searcher:
         self.mean = vectors.mean(axis=0) if len(ids) else np.zeros(self.index.dimension, np.float32)
         self.ids, self.rows = ids, ranking.quantize_rows(vectors)
         self.set_ranking(params)
+        self.scope = scope_model
         # A title chunk makes a poor snippet (it repeats the title): show the
         # article's first passage of text instead.
         self.snippet_chars = SNIPPET_CHARS
@@ -118,7 +132,33 @@ class Searcher:
         vec = self.embedder.embed_queries([text])
         return self.search_vector(vec[0], k, text)
 
+    def answer(self, text: str, k: int = 10) -> Answer:
+        """``search``'s results, and whether an article covers the query at all."""
+        text = check_query(text, k)
+        return self.answer_vector(self.embedder.embed_queries([text])[0], k, text)
+
     def search_vector(self, vec: np.ndarray, k: int, text: str | None = None) -> list[Result]:
+        return self._ranked(vec, k, text)[0]
+
+    def answer_vector(self, vec: np.ndarray, k: int, text: str) -> Answer:
+        results, dense = self._ranked(vec, k, text)
+        features = self._scope_features(text, dense)
+        if features is None:
+            return Answer(results, None, None)
+        relevance, covered = self.scope.judge(text, features)
+        return Answer(results, covered, relevance)
+
+    def scope_features(self, vec: np.ndarray, text: str) -> dict | None:
+        """``search.scope.FEATURES`` of a query (None without the BM25 side or any chunk)."""
+        return self._scope_features(text, self._dense(vec, 1))
+
+    def _scope_features(self, text: str, dense: dict) -> dict | None:
+        if self.lexical is None or not dense:
+            return None
+        vocabulary, coverage = self.lexical.coverage(text)
+        return {"dense": next(iter(dense.values()))[0], "coverage": coverage, "vocabulary": vocabulary}
+
+    def _ranked(self, vec: np.ndarray, k: int, text: str | None) -> tuple[list[Result], dict]:
         dense = self._dense(vec, k)
         if self.lexical is None or text is None:
             ranked = [(slug, score, i) for slug, (score, i) in dense.items()][:k]
@@ -127,7 +167,7 @@ class Searcher:
             fused = ranking.fuse(list(dense), list(lex), self.params)
             order = ranking.fused_order(fused)[:k]
             ranked = [(slug, fused[slug], (dense.get(slug) or lex[slug])[1]) for slug in order]
-        return [self._result(slug, score, i, text) for slug, score, i in ranked]
+        return [self._result(slug, score, i, text) for slug, score, i in ranked], dense
 
     def _pool(self, k: int) -> int:
         return max(k, MAX_K) * CHUNKS_PER_RESULT

@@ -2,6 +2,9 @@
 
 - ``GET /api/search?q=...&k=...``: the same result objects as ``query --json``
   (a JSON list); bad input gets a 4xx with ``{"error": "..."}``.
+- ``GET /api/answer?q=...&k=...``: ``{"results": [the same list], "covered": bool, "relevance": float}``,
+  whether an article covers the query at all (``search.scope``; null for both with ``--dense-only``);
+  the list shape of ``/api/search`` stays for the clients that read it.
 - ``GET /healthz``: model, counts, ``"status": "ok"``.
 - ``GET /_static/kb-search/engine.json``: ``{"engine": "server"}``, so the search page asks this
   API instead of running the model in the browser (the static build's copy says ``"browser"``).
@@ -84,6 +87,8 @@ class Handler(SimpleHTTPRequestHandler):
         path, _, query = raw.partition(b"?")
         if path == b"/api/search":
             return self._search(query)
+        if path == b"/api/answer":
+            return self._search(query, answer=True)
         if path == b"/healthz":
             return self._health()
         if path == ENGINE_FILE:  # the static build's copy says "browser"; served here, the API answers
@@ -102,13 +107,13 @@ class Handler(SimpleHTTPRequestHandler):
         self._json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "use GET /api/search?q=..."},
                    {"Allow": "GET, HEAD", "Connection": "close"})
 
-    def _search(self, raw_query: bytes):
+    def _search(self, raw_query: bytes, answer: bool = False):
         try:
             q, k = parse_search_params(raw_query)
-            results = self.searcher.search(q, k)
+            found = self.searcher.answer(q, k) if answer else self.searcher.search(q, k)
         except (BadRequest, QueryError) as e:
             return self._json(HTTPStatus.BAD_REQUEST, {"error": str(e)})
-        self._json(HTTPStatus.OK, [r.to_json() for r in results])
+        self._json(HTTPStatus.OK, found.to_json() if answer else [r.to_json() for r in found])
 
     def _health(self):
         idx = self.searcher.index

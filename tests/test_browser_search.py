@@ -127,6 +127,37 @@ def test_a_hostile_query_is_shown_as_text(published, chromium):
         assert not log.dialogs and not log.page_errors and not log.external_requests
 
 
+def test_a_query_no_article_covers_says_so_then_lists_the_nearest_and_offers_a_request(published, chromium):
+    host, site = published
+    query = "how to bake sourdough bread at home"
+    with chromium.page(host) as (page, log):
+        # As book.search_assets writes it when _config.yml names a GitHub repository.
+        page.route("**/kb-search/site.json", lambda r: r.fulfill(
+            status=200, content_type="application/json", body='{"new_issue_url": "https://github.com/o/r/issues/new"}'))
+        page.goto(f"{site}/book/semantic_search.html?query={urllib.parse.quote(query)}", wait_until="load")
+        page.evaluate("() => window.kbSearch.semanticReady")
+        page.wait_for_function("() => document.querySelector('#kb-ss-status').textContent.includes('No article covers')")
+        assert page.locator("#kb-ss-results li a").count() == 10  # the nearest articles, still listed
+        link = urllib.parse.urlsplit(page.locator("#kb-ss-status a.kb-ss-request").get_attribute("href"))
+        assert (link.netloc, link.path) == ("github.com", "/o/r/issues/new")
+        assert urllib.parse.parse_qs(link.query)["title"] == [f"Article request: {query}"]
+        answer = page.evaluate("(q) => window.kbSearch.answer(q, {k: 3})", query)
+        assert answer["covered"] is False and len(answer["results"]) == 3
+        covered = page.evaluate("(q) => window.kbSearch.answer(q, {k: 3})", "感受野怎么计算")
+        assert covered["covered"] is True and covered["results"][0]["slug"] == "receptive-field"
+        assert not log.external_requests and not log.console_errors, log
+
+
+def test_without_a_repository_the_uncovered_notice_has_no_request_link(published, chromium):
+    host, site = published
+    with chromium.page(host) as (page, log):
+        page.goto(f"{site}/book/semantic_search.html?query={urllib.parse.quote('红烧肉怎么做才好吃')}", wait_until="load")
+        page.evaluate("() => window.kbSearch.semanticReady")
+        page.wait_for_function("() => document.querySelector('#kb-ss-status').textContent.includes('No article covers')")
+        assert page.locator("#kb-ss-status a").count() == 0
+        assert not log.failed_requests, log  # site.json exists (empty) on every build
+
+
 def test_an_over_long_query_gets_a_message_not_an_exception(published, chromium):
     host, site = published
     with chromium.page(host) as (page, log):

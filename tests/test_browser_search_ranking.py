@@ -14,8 +14,10 @@ import pytest
 
 from kb import layout
 from kb.files import read_json
-from search import browser_export, ranking
-from search.evaluate import HARD_QUERIES, load_queries
+import yaml
+
+from search import browser_export, ranking, scope
+from search.evaluate import HARD_QUERIES, SCOPE_QUERIES, load_queries
 from search.index import build_index
 from search.query import CHUNKS_PER_RESULT, MAX_K, MAX_QUERY_CHARS, Searcher, check_query
 from tests.conftest import REPO
@@ -75,6 +77,25 @@ def test_the_browser_ranks_every_labelled_query_exactly_as_the_server(searcher):
         assert not far, f"k={k}: scores differ, e.g. {far[:3]}"
     # Both rankings are taken at a fixed depth, so the first 5 of 10 are the 5.
     assert all(ten[:5] == five for five, ten in zip(browser[5], browser[10]))
+
+
+@pytest.mark.slow  # the embedding model
+def test_the_browser_judges_every_query_covered_or_not_as_the_server(searcher, shipped):
+    assert shipped["scope"] == searcher.scope.to_json()
+    labelled = load_queries() + load_queries(HARD_QUERIES)
+    texts = [q["q"] for q in labelled + yaml.safe_load(SCOPE_QUERIES.read_text(encoding="utf-8"))]
+    texts += ["", "的", "LoRA", "zzqx unknownword", "感受野"]  # no terms, a stop word, unknown terms
+    texts = [t for t in texts if t] + ["   "]
+    vectors = searcher.embedder.embed_queries(texts)
+    server = [searcher.answer_vector(v, 5, t) for t, v in zip(texts, vectors)]
+    browser = run_core({"index": str(SHIPPED), "answers": [[t, v.tolist(), 5] for t, v in zip(texts, vectors)]})["answers"]
+    assert sum(a.covered is False for a in server) >= 50  # both outcomes are compared
+    # The dense score comes from float32 products summed in another order, so a relevance may differ
+    # in its last digits; a decision may differ only for a query sitting on the cut.
+    for t, want, have in zip(texts, server, browser):
+        assert abs(want.relevance - have["relevance"]) <= 2e-4, (t, want.relevance, have)
+        cut = searcher.scope.models[scope.language(t)].cut
+        assert want.covered == have["covered"] or abs(want.relevance - cut) < 1e-4, (t, want, have)
 
 
 def test_the_export_ships_rows_in_chunk_id_order_and_replaces_the_whole_folder(tmp_path):

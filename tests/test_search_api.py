@@ -131,6 +131,17 @@ def test_search_returns_the_same_objects_as_query_json(server, searcher):
 
 
 @pytest.mark.slow  # the embedding model
+def test_answer_says_whether_an_article_covers_the_query_around_the_same_results(server, searcher):
+    for q, covered in (("感受野怎么计算", True), ("how to bake sourdough bread at home", False)):
+        status, _, body = get(server, "/api/answer?q=" + quote(q) + "&k=3")
+        answer = json.loads(body)
+        assert status == 200 and answer == searcher.answer(q, 3).to_json()
+        assert answer["covered"] is covered and 0 <= answer["relevance"] <= 1
+        # The nearest articles are still listed, exactly those /api/search returns.
+        assert answer["results"] == json.loads(get(server, "/api/search?q=" + quote(q) + "&k=3")[2])
+
+
+@pytest.mark.slow  # the embedding model
 def test_healthz_reports_the_model(server):
     status, _, body = get(server, "/healthz")
     info = json.loads(body)
@@ -168,6 +179,8 @@ def test_fifty_concurrent_clients_all_get_correct_results(server, searcher):
     ("/api/search?q=ok&k=-1", "k must"),
     ("/api/search?q=%FF%FE", "UTF-8"),
     (b"/api/search?q=\xff\xfe", "UTF-8"),
+    ("/api/answer?q=", "empty"),
+    ("/api/answer?q=ok&k=51", "k must"),
 ])
 def test_bad_requests_get_a_4xx_with_a_json_error(fake_server, target, fragment):
     status, ctype, body = get(fake_server, target)

@@ -245,6 +245,16 @@ def test_semantic_search_page_puts_the_ddp_article_first(search_server, chromium
             assert_not_blank(screenshots / "semantic-search.png")
 
 
+def test_the_served_page_says_when_no_article_covers_the_query(search_server, chromium):
+    with chromium.page(search_server) as (page, log):
+        page.goto(f"{search_server}/book/semantic_search.html?query={urllib.parse.quote('红烧肉怎么做才好吃')}",
+                  wait_until="load")
+        page.wait_for_function("() => document.querySelector('#kb-ss-status').textContent.includes('No article covers')")
+        assert page.evaluate("() => window.kbSearch.engine") == "server"
+        assert page.locator("#kb-ss-results li a").count() == 10
+        assert not log.external_requests and not log.failed_requests and not log.console_errors
+
+
 def test_home_search_box_leads_to_semantic_results(search_server, chromium):
     with chromium.page(search_server) as (page, log):
         page.goto(f"{search_server}/book/index.html", wait_until="load")

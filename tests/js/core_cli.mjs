@@ -1,7 +1,8 @@
 // Runs book/_static/kb-search/core.mjs on JSON from stdin, for tests that compare it with Python.
 // stdin: {rule, texts: [...], snippets: [[body, query, limit], ...], ranges: [[text, terms], ...],
 //         words: [...] (for the stemmer), matches: [pattern, text] (every match, as RegExp finds it),
-//         index: "<folder search.browser_export wrote>", searches: [[text, vector, k], ...]}
+//         index: "<folder search.browser_export wrote>", searches: [[text, vector, k], ...],
+//         answers: [[text, vector, k], ...] (only whether an article covers each query)}
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BrowserIndex, makeTokenizer, snippet, termRanges } from "../../book/_static/kb-search/core.mjs";
@@ -27,4 +28,8 @@ process.stdout.write(JSON.stringify({
   matches: input.matches ? Array.from(input.matches[1].matchAll(new RegExp(input.matches[0], "gu")), (m) => m[0]) : [],
   // The query vector as the worker hands it over: onnxruntime's Float32Array.
   results: (input.searches || []).map(([text, vec, k]) => index.search(text, vec && Float32Array.from(vec), k)),
+  answers: (input.answers || []).map(([text, vec, k]) => {
+    const { covered, relevance } = index.answer(text, vec && Float32Array.from(vec), k);
+    return { covered, relevance };
+  }),
 }));

@@ -197,8 +197,46 @@ export class BrowserIndex {
 
   // vec: the query's embedding, or null for keyword-only results (model not loaded yet).
   search(text, vec, k) {
-    const r = this.meta.ranking;
+    return this.answer(text, vec, k).results;
+  }
+
+  // search(), and whether an article covers the query (search.query.Searcher.answer): covered and
+  // relevance are null without the embedding or without search.scope's constants in meta.json.
+  answer(text, vec, k) {
     const dense = vec ? this.dense(vec, k) : null;
+    const judged = dense && dense.size ? this.scope(text, dense.values().next().value[0]) : null;
+    return { results: this.rank(text, dense, k), covered: judged ? judged.covered : null,
+      relevance: judged ? judged.relevance : null };
+  }
+
+  // search.scope.Scope.judge over search.lexical.LexicalIndex.coverage's features, same order of sums.
+  scope(text, bestDense) {
+    const s = this.meta.scope;
+    if (!s) return null;
+    const n = this.meta.count;
+    const idf = (df) => Math.log(1 + (n - df + 0.5) / (df + 0.5));
+    let total = 0, known = 0;
+    const held = new Float64Array(n);
+    for (const t of this.tokens(text)) {
+      const post = this.postings[t];
+      if (!post) { total += idf(0); continue; }
+      const w = idf(post.length / 2);
+      total += w;
+      known += w;
+      for (let p = 0; p < post.length; p += 2) held[post[p]] += w;
+    }
+    let best = 0;
+    for (let i = 0; i < n; i++) if (held[i] > best) best = held[i];
+    const features = { dense: bestDense, coverage: total ? best / total : 0, vocabulary: total ? known / total : 0 };
+    const model = s.models[new RegExp(`[${s.cjk}]`, "u").test(text) ? "zh" : "en"];
+    let z = model.bias;
+    for (const f of s.features) z += model.weights[f] * features[f];
+    const relevance = z > -700 ? 1 / (1 + Math.exp(-z)) : 0;
+    return { relevance: Math.round(relevance * 1e4) / 1e4, covered: relevance >= model.cut };
+  }
+
+  rank(text, dense, k) {
+    const r = this.meta.ranking;
     const lex = this.lexical(text, k);
     let ranked;
     if (!dense) {

@@ -1,4 +1,6 @@
-// window.kbSearch(query, {k}) → Promise of [{slug, title, title_en, url, score, snippet}], and
+// window.kbSearch(query, {k}) → Promise of [{slug, title, title_en, url, score, snippet}];
+// kbSearch.answer(query, {k}) → Promise of {results, covered, relevance, semantic}: whether an
+// article covers the query at all (search.scope; null until the model is ready), and
 // kbSearch.engine: "server" when the site is served by `python -m search serve` (its /api/search
 // answers), else "browser": the exported model runs here, in a Web Worker (worker.mjs).
 // kbSearch.ready resolves once an engine can answer (keyword results at first in the browser);
@@ -41,13 +43,13 @@ async function isServer() {
 
 function serverEngine() {
   const run = async (query, k) => {
-    const url = new URL("api/search", root);
+    const url = new URL("api/answer", root);
     url.searchParams.set("q", query);
     url.searchParams.set("k", String(k));
     const resp = await fetch(url, { headers: { Accept: "application/json" } });
     const body = await resp.json();
     if (!resp.ok) throw new QueryError(body && body.error ? body.error : `HTTP ${resp.status}`);
-    return { semantic: true, results: body.map((r) => ({
+    return { semantic: true, covered: body.covered, relevance: body.relevance, results: body.results.map((r) => ({
       slug: r.slug, title: r.title, title_en: r.title_en, score: r.score, snippet: r.snippet,
       url: new URL(String(r.path).replace(/\.(md|ipynb)$/, ".html"), root).href,
     })) };
@@ -89,7 +91,8 @@ function browserEngine(events) {
   const run = async (query, k) => {
     await indexReady;
     const m = await ask({ type: "search", text: query, k });
-    return { semantic: m.semantic, results: m.results.map(({ page, ...r }) => ({ ...r, url: new URL(page, root).href })) };
+    return { semantic: m.semantic, covered: m.covered, relevance: m.relevance,
+      results: m.results.map(({ page, ...r }) => ({ ...r, url: new URL(page, root).href })) };
   };
   run.indexReady = indexReady;
   run.modelReady = modelReady;
@@ -100,6 +103,7 @@ function browserEngine(events) {
 const events = new EventTarget();
 let engineRun = null;
 let tokenize = () => [];
+let site = {};  // book.search_assets' site.json: the repository's issue form, when there is one
 
 async function start() {
   if (await isServer()) {
@@ -115,6 +119,9 @@ async function start() {
     const rule = await (await fetch(new URL("data/tokens.json", here))).json();
     tokenize = makeTokenizer(rule);
   } catch (err) { /* no highlighting without the rule */ }
+  try {
+    site = await (await fetch(new URL("site.json", here))).json();
+  } catch (err) { /* no "request an article" link */ }
   return kbSearch.engine;
 }
 
@@ -128,6 +135,7 @@ async function kbSearchDetailed(query, opts = {}) {
 export function kbSearch(query, opts = {}) {
   return kbSearchDetailed(query, opts).then((r) => r.results);
 }
+kbSearch.answer = kbSearchDetailed;
 kbSearch.engine = "starting";
 kbSearch.ready = start();
 kbSearch.semanticReady = kbSearch.ready.then(() => engineRun.modelReady);
@@ -168,6 +176,18 @@ function render(list, results, query) {
   }
 }
 
+// A prefilled issue asking for an article on ``query`` (the text goes into URL parameters only).
+function requestLink(query) {
+  if (!site.new_issue_url) return null;
+  const url = new URL(site.new_issue_url);
+  url.searchParams.set("title", `Article request: ${query}`.slice(0, 200));
+  url.searchParams.set("body", `No article covers this search yet:\n\n> ${query}\n\nWhat I hoped to find:\n`);
+  const a = el("a", "kb-ss-request", "请求一篇文章 · Request an article");
+  a.href = url.href;
+  a.rel = "noopener";
+  return a;
+}
+
 function keywordPage(query) {
   return new URL("search.html", root).href + "?q=" + encodeURIComponent(query);
 }
@@ -184,7 +204,7 @@ function page() {
   status.after(bar);
   let current = null;
   let modelState = "loading";
-  const say = (text) => { status.textContent = text; };
+  const say = (text) => { status.textContent = text; status.classList.remove("kb-ss-uncovered"); };
 
   events.addEventListener("progress", (ev) => {
     const { loaded, total } = ev.detail;
@@ -212,9 +232,18 @@ function page() {
     }
     if (query !== current) return;
     render(list, out.results, query);
+    list.classList.toggle("kb-ss-nearest", out.covered === false);
     const what = out.semantic ? ""
       : modelState === "failed" ? "（仅关键词结果 · keyword results only）"
         : "（关键词结果，语义模型加载中 · keyword results while the semantic model loads）";
+    if (out.covered === false && out.results.length) {
+      // search.scope judged that no article is about this: say so, then show the nearest ones.
+      say("没有文章专门讲这个 · No article covers this yet. 最接近的文章 · The nearest articles: ");
+      const a = requestLink(query);
+      if (a) status.appendChild(a);
+      status.classList.add("kb-ss-uncovered");
+      return;
+    }
     say(out.results.length
       ? `${out.results.length} 篇相关文章 · ${out.results.length} articles ${what}`
       : `没有找到相关文章 · No matching articles for “${query}”.`);

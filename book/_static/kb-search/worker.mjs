@@ -104,7 +104,7 @@ self.onmessage = async (ev) => {
     // Until the model is ready, keyword (BM25) results answer.
     const semantic = session !== null;
     const vec = semantic ? (await embed(msg.text)).vec : null;
-    post({ type: "result", id: msg.id, results: index.search(msg.text, vec, msg.k), semantic });
+    post({ type: "result", id: msg.id, ...index.answer(msg.text, vec, msg.k), semantic });
   } catch (err) {
     post({ type: "error", id: msg.id, message: String(err && err.message || err) });
   }
