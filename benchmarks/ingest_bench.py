@@ -6,6 +6,11 @@ prints the time of a first run (every article created) and of a second run over 
 hundred characters of Chinese and English, some opening with a section heading, a quarter seen
 again in another feed, some cut shorter or longer there, and a few cut under 40 characters.
 
+The scratch project starts with the sample book's articles, and topics come as the command line's
+default gives them (``--topics embedding``: keywords where they are sure, the bundled model for the
+rest, ``ingest.topic_suggestion``); the line says how many excerpts the model saw.
+``--topics keyword`` times the keyword guess alone.
+
 For the small sizes it also times the dedupe step against the old pairwise algorithm (the test
 suite's reference), side by side, as a ratio. The machine is shared: each run's CPU time is
 printed beside its wall time (file writes wait on a busy disk), and ratios measured in one run
@@ -22,6 +27,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+import shutil  # noqa: E402
 
 from ingest.feed import read_feed  # noqa: E402
 from ingest.merge import merge_entries  # noqa: E402
@@ -104,14 +111,38 @@ def timed(fn, *args):
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def bench(n: int, quadratic: bool) -> None:
+class CountingSuggester:
+    """The command line's suggester (``ingest.cli.embedding_topics``), counting the excerpts the
+    model embeds; the model is loaded before the clock starts, as a warm cache would have it."""
+
+    def __init__(self):
+        from embedding import load_embedder
+
+        self.embedder = load_embedder(progress=False)
+        self.embedded = 0
+
+    def embed(self, texts):
+        self.embedded += len(texts)
+        return self.embedder.embed_queries(texts, progress=True, desc="suggesting topics")
+
+    def __call__(self, curated, texts):
+        from ingest.topic_suggestion import suggest_topics
+
+        return suggest_topics(self.embed, curated, texts)
+
+
+def bench(n: int, quadratic: bool, suggester) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = make_project(Path(tmp) / "kb")
+        shutil.copytree(REPO / "articles", root / "articles")
         write_feeds(root / "feeds", synthetic_entries(n))
-        first, wall1, cpu1 = timed(ingest, root, [root / "feeds"])
-        second, wall2, cpu2 = timed(ingest, root, [root / "feeds"])
+        if suggester:
+            suggester.embedded = 0
+        first, wall1, cpu1 = timed(ingest, root, [root / "feeds"], suggester)
+        second, wall2, cpu2 = timed(ingest, root, [root / "feeds"], suggester)
         assert first.ok and second.ok and not second.created and not second.updated, (first.errors, second.errors)
-        line = (f"{n:>6} excerpts ({first.excerpts} distinct, {len(first.created)} articles): "
+        model = f", the model embedded {suggester.embedded} texts" if suggester else ", keyword topics"
+        line = (f"{n:>6} excerpts ({first.excerpts} distinct, {len(first.created)} articles{model}): "
                 f"first run {wall1:6.2f} s (CPU {cpu1:5.2f} s), second run {wall2:6.2f} s (CPU {cpu2:5.2f} s)")
         if quadratic:
             entries = [e for f in sorted((root / "feeds").glob("*.txt")) for e in read_feed(f)]
@@ -125,9 +156,12 @@ def bench(n: int, quadratic: bool) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="1000,3000,10000,30000", help="comma-separated excerpt counts")
+    p.add_argument("--topics", choices=("embedding", "keyword"), default="embedding",
+                   help="as `python -m ingest --topics` (default: embedding, the command's default)")
     args = p.parse_args()
+    suggester = CountingSuggester() if args.topics == "embedding" else None
     for n in (int(s) for s in args.sizes.split(",")):
-        bench(n, quadratic=n <= 3000)
+        bench(n, quadratic=n <= 3000, suggester=suggester)
 
 
 if __name__ == "__main__":

@@ -68,7 +68,8 @@ class OnnxEmbedder:
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self.tokenizer.encode_batch(list(texts), add_special_tokens=True)]
 
-    def encode(self, texts: list[str], progress: bool = False, session=None) -> np.ndarray:
+    def encode(self, texts: list[str], progress: bool = False, session=None,
+               desc: str = "embedding passages") -> np.ndarray:
         """Texts as given (prefix included) → unit vectors, batched by length to pad little;
         by the query session unless another is given."""
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
@@ -78,7 +79,7 @@ class OnnxEmbedder:
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         from tqdm import tqdm
 
-        bar = tqdm(total=len(texts), desc="embedding passages", unit="chunk", disable=not progress or len(texts) < 64)
+        bar = tqdm(total=len(texts), desc=desc, unit="text", disable=not progress or len(texts) < 64)
         session = session or self.session
         with self._lock, bar:
             for start in range(0, len(order), BATCH):
@@ -94,8 +95,8 @@ class OnnxEmbedder:
                 bar.update(len(rows))
         return out
 
-    def embed_queries(self, texts: list[str]) -> np.ndarray:
-        return self.encode([self.query_prefix + t for t in texts])
+    def embed_queries(self, texts: list[str], progress: bool = False, desc: str = "embedding queries") -> np.ndarray:
+        return self.encode([self.query_prefix + t for t in texts], progress=progress, desc=desc)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return self.encode([self.passage_prefix + t for t in texts], progress=True,

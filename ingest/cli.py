@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -43,7 +44,8 @@ def embedding_topics(curated, texts):
     except (OSError, ModelError) as exc:  # no model: the keyword guess still gives a topic
         print(f"note: topic suggestion unavailable ({exc}); new articles get the keyword guess", file=sys.stderr)
         return [None] * len(texts)
-    return suggest_topics(embedder.embed_queries, curated, texts)
+    return suggest_topics(functools.partial(embedder.embed_queries, progress=True, desc="suggesting topics"),
+                          curated, texts)
 
 
 def cmd_run(args) -> int:

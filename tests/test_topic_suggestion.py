@@ -105,3 +105,24 @@ def test_ingest_command_files_new_articles_by_suggested_topic(project, capsys):
     assert len(got) == 6 and sum(g == w for g, w in zip(got, EXPECTED)) >= 5, got
     for a in new.values():
         assert a.path.as_posix() == f"articles/{topic_named(a.topic).key}/{a.slug}.md"
+
+
+class _RecordingEmbed:
+    """A stand-in model that records what it is asked to embed (and embeds it nowhere useful)."""
+
+    def __init__(self):
+        self.seen: list[str] = []
+
+    def __call__(self, texts):
+        self.seen += texts
+        return np.tile(np.eye(4, dtype=np.float32)[0], (len(texts), 1))
+
+
+def test_excerpts_the_keywords_are_sure_of_never_reach_the_model(curated):
+    sure = "随机森林与决策树：集成学习里的 Bagging 方法，每棵树用有放回抽样的数据训练。"
+    embed = _RecordingEmbed()
+    assert keys(suggest_topics(embed, curated, [sure])) == ["classic-ml"]
+    assert embed.seen == []  # not even the descriptions or the curated articles
+    unsure = "k-means 聚类算法的目标是最小化每个样本到簇中心的距离平方和。"
+    suggest_topics(embed, curated, [sure, unsure])
+    assert unsure[:20] in "".join(embed.seen) and sure[:20] not in "".join(embed.seen)
