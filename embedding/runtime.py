@@ -2,16 +2,16 @@
 
 The same model file and ``tokenizer.json`` the browser loads, so passage vectors built at build
 time and query vectors made in the reader's browser come from one model, and a query's vector on
-the server and in the browser agree to 1e-6 (both fold the int8 weights into fp32 products). It
+the server and in the browser agree to 1e-6 (both fold the 4-bit weights into fp32 products). It
 starts in well under a second, with no torch import.
 
-Queries always run on onnxruntime with the browser's fp32 arithmetic. Passages, embedded by the
-hundred at build time, run on OpenVINO (``OpenVinoPassages``) where the CPU computes in bfloat16
-natively (AVX-512 BF16 or AMX, which come with int8 dot products): it reads the same file's int8
-weights as compressed weights and multiplies in int8, about twice onnxruntime's rate there, vectors
-within cosine 0.9996 of the fp32 ones. On other CPUs it measured no faster than onnxruntime, so
-passages stay on the query session (``benchmarks/browser_search_bench.py`` prints the rates side
-by side).
+Queries and passages run on the same onnxruntime session, with the browser's fp32 arithmetic.
+Faster passage paths were measured on an AMD EPYC without AVX-512 VNNI/BF16 (2 cores) and none
+kept both speed and vectors: onnxruntime's ``MatMulNBits`` over the same 4-bit codes with int8
+activations (cosine 0.9999) ran at 0.84x, with fp32 activations at 0.92x; dynamic int8 products
+at 1.97x but cosine 0.996 (1.56x and 0.9987 leaving the feed-forward outputs in fp32). The fp32
+session embeds passages about 2.8x as fast as sentence-transformers on the same CPU
+(``benchmarks/browser_search_bench.py`` prints both).
 """
 from __future__ import annotations
 
@@ -46,7 +46,6 @@ class OnnxEmbedder:
         self.tokenizer.enable_truncation(int(self.meta.get("max_tokens", 512)))
         self._threads = threads or os.cpu_count() or 1
         self.session = self._session(str(self.folder / MODEL_FILE))
-        self._passages = None  # chosen on first use: the server never embeds passages
         self._lock = threading.Lock()  # one run at a time: on a few cores two gain nothing
         self.device = "cpu (onnxruntime)"
 
@@ -58,12 +57,6 @@ class OnnxEmbedder:
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
         return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-
-    def passage_session(self):
-        """OpenVINO where it is worth it (module doc), else the query session."""
-        if self._passages is None:
-            self._passages = OpenVinoPassages.if_faster(self.folder / MODEL_FILE, self._threads) or self.session
-        return self._passages
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self.tokenizer.encode_batch(list(texts), add_special_tokens=True)]
@@ -99,43 +92,7 @@ class OnnxEmbedder:
         return self.encode([self.query_prefix + t for t in texts], progress=progress, desc=desc)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
-        return self.encode([self.passage_prefix + t for t in texts], progress=True,
-                           session=self.passage_session() if texts else None)
-
-
-class OpenVinoPassages:
-    """``model.onnx`` compiled by OpenVINO for throughput, with ``session.run``'s interface.
-
-    Its ``Cast(int8) → Mul(scale) → MatMul`` products are what OpenVINO calls compressed weights:
-    with ``DYNAMIC_QUANTIZATION_GROUP_SIZE`` it quantizes each product's activations per group of
-    ``GROUP`` values at run time and multiplies in int8. Group 128: cosine 0.9996 to the fp32
-    vectors (groups of 64: 0.9997 and slower; 384: 0.9992 and no faster).
-    """
-
-    GROUP = 128
-
-    def __init__(self, path: Path, threads: int):
-        import openvino as ov
-
-        self.model = ov.Core().compile_model(str(path), "CPU", {
-            "DYNAMIC_QUANTIZATION_GROUP_SIZE": str(self.GROUP), "INFERENCE_PRECISION_HINT": "bf16",
-            "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads})
-        self.request = self.model.create_infer_request()
-
-    @classmethod
-    def if_faster(cls, path: Path, threads: int) -> "OpenVinoPassages | None":
-        """An instance where OpenVINO is installed and the CPU has native bfloat16, else None."""
-        try:
-            import openvino as ov
-        except ImportError:
-            return None
-        if "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
-            return None
-        return cls(path, threads)
-
-    def run(self, outputs: list[str], feeds: dict) -> list[np.ndarray]:
-        result = self.request.infer(feeds)
-        return [np.asarray(result[self.model.output(name)]) for name in outputs]
+        return self.encode([self.passage_prefix + t for t in texts], progress=True)
 
 
 def model_folder(name: str) -> Path:

@@ -3,7 +3,7 @@
 Written by ``python -m search build`` into ``_build/search/browser/`` (the book copies it into
 ``_static/kb-search/data/``):
 
-- ``model/``: ``model.onnx`` (int8), ``tokenizer.json``, ``tokenizer_config.json``: the very files
+- ``model/``: ``model.onnx`` (4-bit weights, ``embedding.quantize``), ``tokenizer.json``, ``tokenizer_config.json``: the very files
   that embedded the passages (``embedding.onnx_export``).
 - ``vectors.bin``: little-endian; ``count × dimension`` int8 (each row scaled to its own largest
   absolute value = 127), then ``count`` float32 scales. A quarter of float32, and a cosine changes

