@@ -77,8 +77,8 @@ class Scope:
 
 # Printed by `python -m search eval --scope --tune` (the dev halves); see the module docstring.
 DEFAULT_MODELS = {
-    "en": Model(weights={"dense": 28.4066, "coverage": 6.9986, "vocabulary": 4.9073}, bias=-23.3501, cut=0.461899),
-    "zh": Model(weights={"dense": 58.4592, "coverage": 5.638, "vocabulary": 5.3458}, bias=-43.5764, cut=0.497399),
+    "en": Model(weights={"dense": 34.3673, "coverage": 6.4347, "vocabulary": 5.135}, bias=-27.2196, cut=0.368622),
+    "zh": Model(weights={"dense": 57.7446, "coverage": 5.6845, "vocabulary": 5.2089}, bias=-43.2401, cut=0.343592),
 }
 DEFAULT = Scope()
 

@@ -60,9 +60,11 @@ def test_the_exported_model_agrees_with_the_sentence_transformers_model(texts):
                                                                  normalize_embeddings=True), axis=1)
     cos_q = np.sum(ours.embed_queries(queries) * theirs.encode(queries, prompt=ours.query_prefix,
                                                                normalize_embeddings=True), axis=1)
-    # 8-bit weights and a trimmed vocabulary (English words may split into more pieces) move
-    # vectors a little; a wrong export (pooling, vocabulary rows out of step) would not be near 1.
-    assert np.median(cos_p) >= 0.99 and cos_p.min() >= 0.95, (np.median(cos_p), cos_p.min())
+    # The weights are the source's own 4 bits; the trimmed vocabulary (English words may split into
+    # more pieces) moves vectors a little (median passage cosine 0.987 with 15k ASCII pieces, where
+    # retrieval measured no worse); a wrong export (pooling, vocabulary rows out of step) would not
+    # be near 1.
+    assert np.median(cos_p) >= 0.98 and cos_p.min() >= 0.95, (np.median(cos_p), cos_p.min())
     assert np.median(cos_q) >= 0.98 and cos_q.min() >= 0.9, (np.median(cos_q), cos_q.min())
 
 
@@ -85,7 +87,7 @@ def test_the_build_embeds_passages_with_the_4bit_products_of_the_shipped_file(te
     packed = [i for i in shipped.graph.initializer if i.name.endswith("/w4/packed")]
     assert len(packed) == 73 and all(w.data_type == onnx.TensorProto.UINT8 for w in packed)
     assert not [i for i in shipped.graph.initializer if i.name.endswith("/w8/q")]
-    assert (ours.folder / onnx_export.MODEL_FILE).stat().st_size < 26e6
+    assert (ours.folder / onnx_export.MODEL_FILE).stat().st_size < 24e6
     assert sorted(p.name for p in ours.folder.glob("*.onnx")) == [onnx_export.MODEL_FILE]
 
     # Passages go through the very session queries use.
@@ -188,7 +190,7 @@ def test_trimmed_chinese_text_tokenizes_as_with_the_full_vocabulary(texts):
     vocab = {i: p for p, i in full.get_vocab().items()}
     trimmed = json.loads((ours.folder / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
     # Runs of Chinese (with its punctuation) from the passages; English words in them may split
-    # differently, by design (only the 25,000 best ASCII pieces are kept).
+    # differently, by design (only the 15,000 best ASCII pieces are kept).
     chinese = [m for p in passages for m in re.findall(f"[{CJK_CLASS}，。、：；（）！？]{{8,}}", p)][:400]
     assert len(chinese) >= 100
     for text in chinese:
