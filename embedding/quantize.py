@@ -146,6 +146,12 @@ def _replace_weights(model, wanted, position: int, axis: int, numpy_helper):
         node.input[position] = base + "/w"
         nodes.append(node)
         dropped.add(name)
+    return _rewritten(model, nodes, added, dropped)
+
+
+def _rewritten(model, nodes: list, added: list, dropped: set):
+    """``model`` with ``nodes`` as its graph, ``added`` initializers in, ``dropped`` ones out."""
+    graph = model.graph
     kept = [i for i in graph.initializer if i.name not in dropped]
     del graph.initializer[:]
     graph.initializer.extend(kept + added)
@@ -190,10 +196,5 @@ def fp32_products(model):
         nodes += [helper.make_node("Cast", [base + "/q"], [base + "/qf"], to=TensorProto.FLOAT),
                   helper.make_node("Mul", [base + "/qf", base + "/scale"], [base + "/w"]),
                   helper.make_node("MatMul", [node.input[0], base + "/w"], list(node.output), name=node.name)]
-    kept = [i for i in graph.initializer if i.name not in dropped]
-    del graph.initializer[:]
-    graph.initializer.extend(kept + added)
-    del graph.node[:]
-    graph.node.extend(nodes)
-    return model
+    return _rewritten(model, nodes, added, dropped)
 

@@ -10,7 +10,7 @@ Faster passage paths were measured on an AMD EPYC without AVX-512 VNNI/BF16 (2 c
 kept both speed and vectors: onnxruntime's ``MatMulNBits`` over the same 4-bit codes with int8
 activations (cosine 0.9999) ran at 0.84x, with fp32 activations at 0.92x; dynamic int8 products
 at 1.97x but cosine 0.996 (1.56x and 0.9987 leaving the feed-forward outputs in fp32). The fp32
-session embeds passages about 2.8x as fast as sentence-transformers on the same CPU
+session embeds passages 2.6-2.8x as fast as sentence-transformers on the same CPU
 (``benchmarks/browser_search_bench.py`` prints both).
 """
 from __future__ import annotations
