@@ -61,10 +61,8 @@ class OnnxEmbedder:
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self.tokenizer.encode_batch(list(texts), add_special_tokens=True)]
 
-    def encode(self, texts: list[str], progress: bool = False, session=None,
-               desc: str = "embedding passages") -> np.ndarray:
-        """Texts as given (prefix included) → unit vectors, batched by length to pad little;
-        by the query session unless another is given."""
+    def encode(self, texts: list[str], progress: bool = False, desc: str = "embedding passages") -> np.ndarray:
+        """Texts as given (prefix included) → unit vectors, batched by length to pad little."""
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
@@ -73,7 +71,6 @@ class OnnxEmbedder:
         from tqdm import tqdm
 
         bar = tqdm(total=len(texts), desc=desc, unit="text", disable=not progress or len(texts) < 64)
-        session = session or self.session
         with self._lock, bar:
             for start in range(0, len(order), BATCH):
                 rows = order[start:start + BATCH]
@@ -83,7 +80,7 @@ class OnnxEmbedder:
                 for r, i in enumerate(rows):
                     batch[r, :len(ids[i])] = ids[i]
                     mask[r, :len(ids[i])] = 1
-                (vec,) = session.run([self.meta["output"]], {"input_ids": batch, "attention_mask": mask})
+                (vec,) = self.session.run([self.meta["output"]], {"input_ids": batch, "attention_mask": mask})
                 out[rows] = vec
                 bar.update(len(rows))
         return out
