@@ -35,8 +35,12 @@ def install(root: Path, outdir: Path) -> list[str]:
     missing = []
     data = layout.browser_search_dir(root)
     if (data / "meta.json").exists():
-        for src in sorted(p for p in data.rglob("*") if p.is_file()):
-            atomic_copy(src, target / "data" / src.relative_to(data), if_changed=True)
+        wanted = {p.relative_to(data) for p in data.rglob("*") if p.is_file()}
+        for rel in sorted(wanted):
+            atomic_copy(data / rel, target / "data" / rel, if_changed=True)
+        # Pieces of an earlier build (another bucket or list count) would sit there unread.
+        for old in [p for p in (target / "data").rglob("*") if p.is_file() and p.relative_to(target / "data") not in wanted]:
+            old.unlink()
     else:
         shutil.rmtree(target / "data", ignore_errors=True)
         missing.append(f"{data}: no exported search data (run `python -m search build`); "

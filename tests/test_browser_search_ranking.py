@@ -8,6 +8,7 @@ server's articles in the server's order for every labelled query.
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from kb import layout
 from kb.files import read_json
 import yaml
 
-from search import browser_export, ranking, scope
+from search import browser_export, lexical, ranking, scope
 from search.evaluate import HARD_QUERIES, SCOPE_QUERIES, load_queries
 from search.index import build_index
 from search.query import CHUNKS_PER_RESULT, MAX_K, MAX_QUERY_CHARS, Searcher, check_query
@@ -46,10 +47,16 @@ def shipped():
 def searcher(shipped):
     searcher = Searcher(REPO, shared_embedder())
     chunks = [searcher.index.chunks[i]["slug"] for i in sorted(searcher.ids.tolist())]
-    if [c["slug"] for c in shipped["chunks"]] != chunks:
+    if _shipped_slugs(SHIPPED, shipped) != chunks:
         pytest.fail(f"{SHIPPED} was exported from another index than {layout.search_dir(REPO)}: "
                     "run `python -m search build`")
     return searcher
+
+
+def _shipped_slugs(folder, meta) -> list[str]:
+    """Each row's article slug, from rows.bin."""
+    rows = np.frombuffer((folder / "rows.bin").read_bytes()[: 4 * meta["count"]], "<u4")
+    return [meta["articles"][a]["slug"] for a in rows.tolist()]
 
 
 @pytest.mark.slow  # the embedding model
@@ -62,6 +69,8 @@ def test_the_shipped_meta_carries_the_servers_limits(shipped):
 def test_the_browser_ranks_every_labelled_query_exactly_as_the_server(searcher):
     texts = [check_query(q["q"], max(KS)) for q in load_queries() + load_queries(HARD_QUERIES)]
     assert len(texts) > 200
+    # Words that name properties of every JavaScript object: not postings of the shipped files.
+    texts += ["constructor toString", "__proto__ hasOwnProperty valueOf"]
     vectors = searcher.embedder.embed_queries(texts)
     server = {k: [[(r.slug, r.score) for r in searcher.search_vector(v, k, t)] for t, v in zip(texts, vectors)]
               for k in KS}
@@ -98,16 +107,32 @@ def test_the_browser_judges_every_query_covered_or_not_as_the_server(searcher, s
         assert want.covered == have["covered"] or abs(want.relevance - cut) < 1e-4, (t, want, have)
 
 
-def test_the_export_ships_rows_in_chunk_id_order_and_replaces_the_whole_folder(tmp_path):
-    arts = [make_article(f"a{i}", f"文章{i}", f"Article {i}", f"第{i}篇讲随机森林与梯度提升。Trees number {i}.")
-            for i in range(4)]
+def _export_fixture(tmp_path, articles: int = 4):
+    arts = [make_article(f"a{i}", f"文章{i}", f"Article {i}",
+                         f"第{i}篇讲随机森林与梯度提升。Trees number {i}. " + f"深度学习的第{i}个例子。" * (i % 3))
+            for i in range(articles)]
     build_index(tmp_path, arts, FakeEmbedder())
     embedder = FakeEmbedder()
     embedder.folder, embedder.query_prefix, embedder.meta = tmp_path / "model", "query: ", {"output": "out"}
     for name in browser_export.MODEL_FILES:
         (embedder.folder / name).parent.mkdir(exist_ok=True)
         (embedder.folder / name).write_bytes(name.encode())
-    searcher = Searcher(tmp_path, embedder)
+    return embedder, Searcher(tmp_path, embedder)
+
+
+def _vector_lists(folder, meta) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(int8 rows, scales, row numbers) of each list in vectors/."""
+    d, out = meta["dimension"], []
+    for l in range(meta["pieces"]["lists"]):
+        raw = (folder / "vectors" / f"{l}.bin").read_bytes()
+        m = len(raw) // (d + 8)
+        out.append((np.frombuffer(raw[: m * d], np.int8).reshape(m, d), np.frombuffer(raw[m * d: m * d + 4 * m], "<f4"),
+                    np.frombuffer(raw[m * d + 4 * m:], "<i4")))
+    return out
+
+
+def test_the_export_ships_rows_in_chunk_id_order_and_replaces_the_whole_folder(tmp_path):
+    embedder, searcher = _export_fixture(tmp_path)
     # The rows in another order than the ids: the export must not ship the storage order.
     back = np.arange(len(searcher.ids))[::-1]
     searcher.ids, searcher.rows = searcher.ids[back], tuple(a[back] for a in searcher.rows)
@@ -121,14 +146,74 @@ def test_the_export_ships_rows_in_chunk_id_order_and_replaces_the_whole_folder(t
     assert (meta["max_k"], meta["max_query_chars"], meta["chunks_per_result"]) == (
         MAX_K, MAX_QUERY_CHARS, CHUNKS_PER_RESULT)
     ids = sorted(searcher.ids.tolist())
-    assert [c["body"] for c in meta["chunks"]] == [searcher.index.chunks[i]["body"] for i in ids]
-    n, d = meta["count"], meta["dimension"]
-    raw = (out / "vectors.bin").read_bytes()
-    q = np.frombuffer(raw[: n * d], np.int8).reshape(n, d)
+    assert _shipped_slugs(out, meta) == [searcher.index.chunks[i]["slug"] for i in ids]
+    bodies = {}
+    for a in range(len(meta["articles"])):
+        bodies |= {int(r): b for r, b in read_json(out / "bodies" / f"{a}.json").items()}
+    assert [bodies[r] for r in range(meta["count"])] == [searcher.index.chunks[i]["body"] for i in ids]
+    # A small index: one list, every row in row order, as the server scores them.
+    [(q, _, rows)] = _vector_lists(out, meta)
+    assert rows.tolist() == list(range(meta["count"]))
     _, vectors = searcher.index.all_vectors()
     assert (q == ranking.quantize_rows(vectors[np.argsort(searcher.index.all_vectors()[0])])[0]).all()
     model = out / "model" / browser_export.MODEL_FILES[0]
     assert model.stat().st_mtime_ns == (embedder.folder / model.name).stat().st_mtime_ns
+    assert set(meta["bytes"]) == {"rows.bin", "tokens.json"} | {f"model/{n}" for n in browser_export.MODEL_FILES}
     # core.mjs loads what was written.
     vec = embedder.embed_queries(["随机森林"])[0].tolist()
     assert run_core({"index": str(out), "searches": [["随机森林", vec, 3]]})["results"][0]
+
+
+def test_a_large_index_ships_lists_of_vectors_and_buckets_of_postings_fetched_only_when_a_query_needs_them(tmp_path):
+    embedder, searcher = _export_fixture(tmp_path, articles=12)
+    data = browser_export.browser_data(searcher)
+    n = len(data.bodies)
+    out = tmp_path / "pieces"
+    (out / "model").mkdir(parents=True)
+
+    def write(nprobe: int) -> dict:
+        for sub in ("postings", "vectors", "bodies"):
+            shutil.rmtree(out / sub, ignore_errors=True)
+        browser_export.write(out, data, exact_rows=8, rows_per_list=6, nprobe=nprobe, postings_piece_bytes=300)
+        return read_json(out / "meta.json")
+
+    meta = write(nprobe=1)
+    lists = meta["pieces"]["lists"]
+    assert lists == -(-n // 6) and meta["pieces"]["nprobe"] == 1
+    parts = _vector_lists(out, meta)
+    assert sorted(np.concatenate([rows for _, _, rows in parts]).tolist()) == list(range(n))  # each row once
+    q, scales = ranking.quantize_rows(searcher.index.all_vectors()[1][np.argsort(searcher.ids)])
+    assert all((part == q[rows]).all() and (s == scales[rows]).all() for part, s, rows in parts)
+    buckets = meta["pieces"]["postings"]
+    assert buckets > 3
+    shipped = {}
+    for b in range(buckets):
+        piece = read_json(out / "postings" / f"{b}.json")
+        assert all(browser_export.bucket_of(t, buckets) == b for t in piece)
+        shipped |= piece
+    assert shipped == data.postings
+
+    # One query fetches its terms' buckets, the centroids, one list and the shown articles' texts.
+    text = "随机森林 trees"
+    vec = embedder.embed_queries([text])[0].tolist()
+    got = run_core({"index": str(out), "searches": [[text, vec, 3]]})
+    wanted_buckets = {f"postings/{browser_export.bucket_of(t, buckets)}.json" for t in lexical.tokens(text)}
+    assert {p for p in got["loaded"] if p.startswith("postings/")} == wanted_buckets
+    assert sorted(p for p in got["loaded"] if p.startswith("vectors/"))[-1] == "vectors/centroids.bin"
+    assert len([p for p in got["loaded"] if p.startswith("vectors/")]) == 2
+    assert len([p for p in got["loaded"] if p.startswith("bodies/")]) == len(got["results"][0]) == 3
+
+    # Probing every list scores every row: the server's ranking.
+    meta = write(nprobe=lists)
+    texts = ["随机森林", "梯度提升 trees", "深度学习的例子", "Article 7"]
+    vectors = embedder.embed_queries(texts)
+    server = [[r.slug for r in searcher.search_vector(v, 5, t)] for t, v in zip(texts, vectors)]
+    browser = run_core({"index": str(out), "searches": [[t, v.tolist(), 5] for t, v in zip(texts, vectors)]})
+    assert [[r["slug"] for r in rs] for rs in browser["results"]] == server
+
+
+def test_browser_and_python_put_a_term_in_the_same_postings_file():
+    terms = ["多卡", "训练", "ddp", "constructor", "naïve", "🙂", "a", ""]
+    for count in (1, 7, 1000):
+        assert run_core({"buckets": [[t, count] for t in terms]})["buckets"] == [
+            browser_export.bucket_of(t, count) for t in terms]

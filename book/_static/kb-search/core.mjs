@@ -103,37 +103,51 @@ export function snippet(body, query, limit, tokens) {
 
 // What meta.json must hold besides the data: search.query's limits and ranking depth.
 const META_NUMBERS = ["max_k", "max_query_chars", "chunks_per_result"];
+const utf8 = new TextEncoder();
 
-// The index as the browser holds it: centred unit rows, kind penalties, BM25 postings.
+// search.browser_export.bucket_of: the postings file of a term (32-bit FNV-1a of its UTF-8 bytes).
+export function bucketOf(term, buckets) {
+  let h = 0x811c9dc5;
+  for (const byte of utf8.encode(term)) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
+  return h % buckets;
+}
+
+// The index as the browser holds it (search.browser_export writes the files): meta.json and
+// rows.bin at once, the rest in pieces that load(path, "json" | "bin") fetches when a query needs
+// them (kept for the visit). Postings files and snippets' texts are fetched per query; vectors are
+// centred unit rows, one list of all rows on a small site, the nearest lists on a large one.
 export class BrowserIndex {
-  constructor(meta, vectorBytes, postings, tokenRule) {
+  constructor(meta, rowBytes, tokenRule, load) {
     for (const key of META_NUMBERS) {
       if (!Number.isInteger(meta[key])) throw new Error(`meta.json has no ${key}: run \`python -m search build\` again`);
     }
     this.meta = meta;
-    const n = meta.count, d = meta.dimension, r = meta.ranking;
-    if (vectorBytes.byteLength !== n * d + 4 * n) {
-      throw new Error(`vectors.bin holds ${vectorBytes.byteLength} bytes; meta.json expects ${n * d + 4 * n}`);
+    const n = meta.count;
+    if (rowBytes.byteLength !== 5 * n) {
+      throw new Error(`rows.bin holds ${rowBytes.byteLength} bytes; meta.json expects ${5 * n}`);
     }
-    const q = new Int8Array(vectorBytes, 0, n * d);
-    const scales = new Float32Array(vectorBytes.slice(n * d));
-    const mean = Float32Array.from(meta.mean);
-    this.rows = new Float32Array(n * d);
-    for (let i = 0; i < n; i++) {
-      let norm = 0;
-      for (let j = 0; j < d; j++) {
-        const v = q[i * d + j] * scales[i] - r.centering * mean[j];
-        this.rows[i * d + j] = v;
-        norm += v * v;
-      }
-      norm = Math.sqrt(norm) || 1;
-      for (let j = 0; j < d; j++) this.rows[i * d + j] /= norm;
-    }
-    this.mean = mean;
-    this.penalty = Float32Array.from(meta.chunks, (c) => r.kind_penalty[c.kind] || 0);
-    this.postings = postings;
+    this.rowArticle = new Uint32Array(rowBytes.slice(0, 4 * n));
+    this.rowKind = new Uint8Array(rowBytes.slice(4 * n));
+    const penalties = meta.kinds.map((kind) => meta.ranking.kind_penalty[kind] || 0);
+    this.penalty = Float32Array.from(this.rowKind, (k) => penalties[k]);
+    this.titleKind = meta.kinds.indexOf("title");
+    this.mean = Float32Array.from(meta.mean);
     this.tokens = makeTokenizer(tokenRule);
+    this.load = load;
+    this.pieces = new Map();
   }
+
+  // A piece, fetched once (a failed fetch is forgotten, so the next query tries again).
+  piece(path, type, parse = (x) => x) {
+    if (!this.pieces.has(path)) {
+      const p = this.load(path, type).then(parse);
+      this.pieces.set(path, p);
+      p.catch(() => this.pieces.delete(path));
+    }
+    return this.pieces.get(path);
+  }
+
+  slugOf(row) { return this.meta.articles[this.rowArticle[row]].slug; }
 
   // Both rankings are always taken this deep, as for the largest k (search.query.Searcher._pool).
   pool(k) { return Math.max(k, this.meta.max_k) * this.meta.chunks_per_result; }
@@ -141,7 +155,7 @@ export class BrowserIndex {
   bestPerArticle(order, scores) {
     const best = new Map();
     for (const row of order) {
-      const slug = this.meta.chunks[row].slug;
+      const slug = this.slugOf(row);
       if (!best.has(slug)) best.set(slug, [scores[row], row]);
     }
     return best;
@@ -159,7 +173,57 @@ export class BrowserIndex {
     return candidates.slice(0, n);
   }
 
-  dense(vec, k) {
+  // {term: postings} for the query's terms (absent terms left out): one file per bucket.
+  async postings(terms) {
+    const buckets = this.meta.pieces.postings;
+    const wanted = [...new Set(terms)];
+    const files = await Promise.all(wanted.map((t) => this.piece(`postings/${bucketOf(t, buckets)}.json`, "json")));
+    const out = new Map();
+    // Object.hasOwn: a query word such as "constructor" is not a key of every object.
+    wanted.forEach((t, i) => { if (Object.hasOwn(files[i], t)) out.set(t, files[i][t]); });
+    return out;
+  }
+
+  // List l of vectors/: its row numbers and centred unit rows.
+  list(l) {
+    const d = this.meta.dimension, c = this.meta.ranking.centering, mean = this.mean;
+    return this.piece(`vectors/${l}.bin`, "bin", (bytes) => {
+      const m = bytes.byteLength / (d + 8);
+      if (!Number.isInteger(m)) throw new Error(`vectors/${l}.bin holds ${bytes.byteLength} bytes, not rows of ${d}`);
+      const q = new Int8Array(bytes, 0, m * d);
+      const scales = new Float32Array(bytes.slice(m * d, m * d + 4 * m));
+      const rows = new Int32Array(bytes.slice(m * d + 4 * m));
+      const unit = new Float32Array(m * d);
+      for (let i = 0; i < m; i++) {
+        let norm = 0;
+        for (let j = 0; j < d; j++) {
+          const v = q[i * d + j] * scales[i] - c * mean[j];
+          unit[i * d + j] = v;
+          norm += v * v;
+        }
+        norm = Math.sqrt(norm) || 1;
+        for (let j = 0; j < d; j++) unit[i * d + j] /= norm;
+      }
+      return { rows, unit };
+    });
+  }
+
+  // The lists to score: all of them when there is one, else the nprobe nearest centroids.
+  async probed(qc) {
+    const { lists, nprobe } = this.meta.pieces;
+    if (lists === 1) return [0];
+    const d = this.meta.dimension;
+    const centroids = new Float32Array(await this.piece("vectors/centroids.bin", "bin"));
+    const near = Array.from({ length: lists }, (_, l) => {
+      let s = 0;
+      for (let j = 0; j < d; j++) s += centroids[l * d + j] * qc[j];
+      return [s, l];
+    });
+    near.sort((a, b) => (b[0] - a[0]) || (a[1] - b[1]));
+    return near.slice(0, nprobe).map(([, l]) => l);
+  }
+
+  async dense(vec, k) {
     const n = this.meta.count, d = this.meta.dimension, c = this.meta.ranking.centering;
     if (!n) return new Map();
     const qc = new Float32Array(d);
@@ -167,24 +231,28 @@ export class BrowserIndex {
     for (let j = 0; j < d; j++) { qc[j] = vec[j] - c * this.mean[j]; norm += qc[j] * qc[j]; }
     norm = Math.sqrt(norm) || 1;
     for (let j = 0; j < d; j++) qc[j] /= norm;
+    const lists = await Promise.all((await this.probed(qc)).map((l) => this.list(l)));
     const scores = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      let s = 0;
-      const base = i * d;
-      for (let j = 0; j < d; j++) s += this.rows[base + j] * qc[j];
-      scores[i] = s - this.penalty[i];
+    const candidates = [];
+    for (const { rows, unit } of lists) {
+      for (let i = 0; i < rows.length; i++) {
+        let s = 0;
+        const base = i * d;
+        for (let j = 0; j < d; j++) s += unit[base + j] * qc[j];
+        scores[rows[i]] = s - this.penalty[rows[i]];
+        candidates.push(rows[i]);
+      }
     }
-    const all = Array.from({ length: n }, (_, i) => i);
-    return this.bestPerArticle(this.topRows(scores, all, Math.min(n, this.pool(k))), scores);
+    return this.bestPerArticle(this.topRows(scores, candidates, Math.min(candidates.length, this.pool(k))), scores);
   }
 
-  lexical(text, k) {
+  lexical(terms, postings, k) {
     // Whole thousandths added up exactly, divided once at the end: search.lexical.LexicalIndex.scores
     // does the same, so ties are the same ties on both sides.
     const n = this.meta.count;
     const scores = new Float64Array(n);
-    for (const t of this.tokens(text)) {
-      const post = this.postings[t];
+    for (const t of terms) {
+      const post = postings.get(t);
       if (!post) continue;
       for (let p = 0; p < post.length; p += 2) scores[post[p]] += post[p + 1];
     }
@@ -196,29 +264,30 @@ export class BrowserIndex {
   }
 
   // vec: the query's embedding, or null for keyword-only results (model not loaded yet).
-  search(text, vec, k) {
-    return this.answer(text, vec, k).results;
+  async search(text, vec, k) {
+    return (await this.answer(text, vec, k)).results;
   }
 
   // search(), and whether an article covers the query (search.query.Searcher.answer): covered and
   // relevance are null without the embedding or without search.scope's constants in meta.json.
-  answer(text, vec, k) {
-    const dense = vec ? this.dense(vec, k) : null;
-    const judged = dense && dense.size ? this.scope(text, dense.values().next().value[0]) : null;
-    return { results: this.rank(text, dense, k), covered: judged ? judged.covered : null,
+  async answer(text, vec, k) {
+    const terms = this.tokens(text);
+    const [postings, dense] = await Promise.all([this.postings(terms), vec ? this.dense(vec, k) : null]);
+    const judged = dense && dense.size ? this.scope(terms, postings, dense.values().next().value[0], text) : null;
+    return { results: await this.rank(text, terms, postings, dense, k), covered: judged ? judged.covered : null,
       relevance: judged ? judged.relevance : null };
   }
 
   // search.scope.Scope.judge over search.lexical.LexicalIndex.coverage's features, same order of sums.
-  scope(text, bestDense) {
+  scope(terms, postings, bestDense, text) {
     const s = this.meta.scope;
     if (!s) return null;
     const n = this.meta.count;
     const idf = (df) => Math.log(1 + (n - df + 0.5) / (df + 0.5));
     let total = 0, known = 0;
     const held = new Float64Array(n);
-    for (const t of this.tokens(text)) {
-      const post = this.postings[t];
+    for (const t of terms) {
+      const post = postings.get(t);
       if (!post) { total += idf(0); continue; }
       const w = idf(post.length / 2);
       total += w;
@@ -235,9 +304,9 @@ export class BrowserIndex {
     return { relevance: Math.round(relevance * 1e4) / 1e4, covered: relevance >= model.cut };
   }
 
-  rank(text, dense, k) {
+  async rank(text, terms, postings, dense, k) {
     const r = this.meta.ranking;
-    const lex = this.lexical(text, k);
+    const lex = this.lexical(terms, postings, k);
     let ranked;
     if (!dense) {
       ranked = Array.from(lex, ([slug, [score, row]]) => [slug, score, row]).slice(0, k);
@@ -252,16 +321,18 @@ export class BrowserIndex {
       const order = Array.from(fused.keys()).sort((a, b) => (fused.get(b) - fused.get(a)) || (a < b ? -1 : a > b ? 1 : 0));
       ranked = order.slice(0, k).map((slug) => [slug, fused.get(slug), (dense.get(slug) || lex.get(slug))[1]]);
     }
-    return ranked.map(([slug, score, row]) => this.result(slug, score, row, text));
+    return Promise.all(ranked.map(([slug, score, row]) => this.result(slug, score, row, text)));
   }
 
-  result(slug, score, row, text) {
-    const art = this.meta.articles[slug] || {};
-    const shown = this.meta.chunks[row].kind === "title" && slug in this.meta.lead ? this.meta.lead[slug] : row;
+  async result(slug, score, row, text) {
+    const a = this.rowArticle[row];
+    const art = this.meta.articles[a];
+    const shown = this.rowKind[row] === this.titleKind && art.lead >= 0 ? art.lead : row;
+    const bodies = await this.piece(`bodies/${a}.json`, "json");
     return {
       slug, title: art.title || slug, title_en: art.title_en || "", page: art.page || "",
       score: Math.round(score * 1e4) / 1e4,
-      snippet: snippet(this.meta.chunks[shown].body, text, this.meta.snippet_chars, this.tokens),
+      snippet: snippet(bodies[String(shown)], text, this.meta.snippet_chars, this.tokens),
     };
   }
 }

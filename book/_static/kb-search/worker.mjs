@@ -60,14 +60,15 @@ const runtimeReady = modulesReady.then(async ([, ortModule]) => {
 });
 runtimeReady.catch(() => {});  // loadModel reports it
 
+// The index's small files now; its pieces (postings, vectors, snippets' texts) as queries need them.
 async function loadIndex() {
   meta = await metaReady;
-  const [vectors, postings, rule] = await Promise.all([
-    fetchOk(new URL("vectors.bin", data), "vectors").then((r) => r.arrayBuffer()),
-    fetchOk(new URL("lexical.json", data), "keyword index").then((r) => r.json()),
+  const [rows, rule] = await Promise.all([
+    fetchOk(new URL("rows.bin", data), "search rows").then((r) => r.arrayBuffer()),
     fetchOk(new URL("tokens.json", data), "tokenizer rule").then((r) => r.json()),
   ]);
-  index = new BrowserIndex(meta, vectors, postings, rule);
+  const load = (path, type) => fetchOk(new URL(path, data), "search index").then((r) => (type === "bin" ? r.arrayBuffer() : r.json()));
+  index = new BrowserIndex(meta, rows, rule, load);
 }
 
 async function loadModel() {
@@ -123,7 +124,7 @@ self.onmessage = async (ev) => {
     // Until the model is ready, keyword (BM25) results answer.
     const semantic = session !== null;
     const vec = semantic ? (await embed(msg.text)).vec : null;
-    post({ type: "result", id: msg.id, ...index.answer(msg.text, vec, msg.k), semantic });
+    post({ type: "result", id: msg.id, ...(await index.answer(msg.text, vec, msg.k)), semantic });
   } catch (err) {
     post({ type: "error", id: msg.id, message: String(err && err.message || err) });
   }
