@@ -217,3 +217,18 @@ def test_browser_and_python_put_a_term_in_the_same_postings_file():
     for count in (1, 7, 1000):
         assert run_core({"buckets": [[t, count] for t in terms]})["buckets"] == [
             browser_export.bucket_of(t, count) for t in terms]
+
+
+def test_the_book_copies_the_latest_pieces_and_drops_those_of_an_earlier_build(tmp_path):
+    from book import search_assets
+
+    data, site = layout.browser_search_dir(tmp_path), tmp_path / "site"
+    copied = site / search_assets.SUBDIR / "data"
+    for build, files in enumerate((["meta.json", "postings/0.json", "postings/1.json"], ["meta.json", "postings/0.json"])):
+        shutil.rmtree(data, ignore_errors=True)
+        for name in files:
+            (data / name).parent.mkdir(parents=True, exist_ok=True)
+            (data / name).write_text(f"{build} {name}")
+        search_assets.install(tmp_path, site)
+        assert sorted(str(p.relative_to(copied)) for p in copied.rglob("*") if p.is_file()) == sorted(files)
+        assert (copied / "postings/0.json").read_text() == f"{build} postings/0.json"
