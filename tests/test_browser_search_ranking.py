@@ -223,6 +223,7 @@ def test_the_book_copies_the_latest_pieces_and_drops_those_of_an_earlier_build(t
     from book import search_assets
 
     data, site = layout.browser_search_dir(tmp_path), tmp_path / "site"
+    (tmp_path / "_config.yml").write_text("title: t\n")
     copied = site / search_assets.SUBDIR / "data"
     for build, files in enumerate((["meta.json", "postings/0.json", "postings/1.json"], ["meta.json", "postings/0.json"])):
         shutil.rmtree(data, ignore_errors=True)
