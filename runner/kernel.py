@@ -12,6 +12,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from runner import forked_kernel
 from runner.outputs import DEFAULT_STREAM_LIMIT, cap_streams
 
 PROBE_MARK = "__KB_PROBE__"
@@ -86,9 +87,10 @@ def _execute_once(nb_json: str, cwd: str, timeout: float, threads: int, pythonpa
                   stream_limit: int, append_log: bool) -> tuple[KernelResult, bool]:
     """One kernel, one pass over the notebook; also says whether the kernel came up at all."""
     nb = nbformat.reads(nb_json, as_version=4)
+    kernel_name = nb.metadata.get("kernelspec", {}).get("name", "python3")
     # record_timing off: cell metadata stays exactly as read, so jupyter-cache hashes still match.
     # No per-cell limit: the whole-notebook limit below is the one that counts.
-    client = NotebookClient(nb, timeout=None, kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
+    client = NotebookClient(nb, timeout=None, kernel_name=kernel_name, km=forked_kernel.kernel_manager(kernel_name),
                             resources={"metadata": {"path": cwd}}, record_timing=False, allow_errors=False,
                             startup_timeout=180)  # a loaded machine starts kernels slowly
     probe = nbformat.v4.new_code_cell(PROBE)

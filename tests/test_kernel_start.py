@@ -1,4 +1,5 @@
-"""A kernel that fails to come up is started once more; a notebook whose cells fail is not re-run."""
+"""Kernels: forked from a zygote and isolated all the same; one that fails to come up is started once
+more; a notebook whose cells fail is not re-run; one that runs too long is killed with its processes."""
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -47,3 +48,46 @@ def test_a_failing_cell_is_not_run_twice(tmp_path):
     res = _run(_notebook(src), tmp_path)
     assert res.status == "failed" and res.failed_cell == 0 and "boom" in res.traceback
     assert marker.read_text() == "x"
+
+
+def _outputs(res) -> list[list[dict]]:
+    return [c.outputs for c in nbformat.reads(res.nb_json, as_version=4).cells]
+
+
+def test_forked_kernels_run_in_the_notebooks_folder_show_figures_and_share_nothing(tmp_path, monkeypatch):
+    from runner import forked_kernel
+
+    if not forked_kernel.supported():
+        pytest.skip("kernels are forked on Linux only")
+    source = ("import os, sys, torch\nimport matplotlib.pyplot as plt\n"
+              "print(os.getcwd() == sys.path[0] == os.environ['KB_TEST_DIR'], hasattr(torch, 'kb_marker'))\n"
+              "torch.kb_marker = 1\nplt.plot([1, 2]); plt.show()")
+    monkeypatch.setenv("KB_TEST_DIR", str(tmp_path))
+    runs = [_run(_notebook(source), tmp_path) for _ in range(2)]
+    for res in runs:
+        (text, image), = [_outputs(res)[0]]
+        assert res.status == "ok" and text["text"] == "True False\n", res.traceback  # nothing leaked from the first
+        assert "image/png" in image["data"]
+    assert forked_kernel._zygote is not None  # they came from the zygote
+
+
+def test_a_timed_out_kernel_is_killed_with_the_processes_it_started(tmp_path):
+    import subprocess
+    import time
+
+    marker = f"kb-orphan-{tmp_path.name}"
+    nb = _notebook(f"import subprocess\nsubprocess.Popen(['bash', '-c', 'exec -a {marker} sleep 300'])\nwhile True: pass")
+    res = kernel.execute_notebook(nb, str(tmp_path), timeout=3, threads=1, pythonpath="",
+                                  kernel_log=str(tmp_path / "kernel.log"))
+    assert res.status == "timeout"
+    time.sleep(0.5)
+    assert marker not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+
+
+def test_without_forked_kernels_a_notebook_runs_in_a_kernel_started_the_usual_way(tmp_path, monkeypatch):
+    from runner import forked_kernel
+
+    monkeypatch.setenv("KB_FORKED_KERNELS", "0")
+    assert forked_kernel.kernel_manager("python3") is None
+    res = _run(_notebook("print(6 * 7)"), tmp_path)
+    assert res.status == "ok" and _outputs(res)[0][0]["text"] == "42\n"
