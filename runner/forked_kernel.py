@@ -69,11 +69,34 @@ def _become_kernel(request: dict) -> None:
     os.dup2(log, 2)
     sys.stdin = open(os.devnull)  # noqa: SIM115 - the kernel's for its lifetime
     sys.path[0] = request["cwd"]  # as `python -m` sets it
-    sys.argv = ["ipykernel_launcher", *request["argv"]]
+    # The kernel exits when its parent goes (the zygote, which exits when its worker does), as
+    # jupyter_client's launcher arranges with JPY_PARENT_PID: read by ipykernel at import, before
+    # this fork, so it is given as an argument.
+    argv = [*request["argv"], f"--IPKernelApp.parent_handle={os.getppid()}"]
+    sys.argv = ["ipykernel_launcher", *argv]
+    _record_imports()
     from ipykernel import kernelapp
 
-    kernelapp.launch_new_instance(argv=request["argv"])
+    kernelapp.launch_new_instance(argv=argv)
     os._exit(0)
+
+
+def _record_imports() -> None:
+    """Which preloaded packages the notebook imports (``sys.kb_used``): the runner's probe reports
+    the packages a notebook used, and a preloaded one is in ``sys.modules`` either way."""
+    import builtins
+
+    preloaded = {name.partition(".")[0] for name in PRELOAD}
+    sys.kb_preloaded, sys.kb_used = preloaded, set()
+    real = builtins.__import__
+
+    def recording(name, globals=None, locals=None, fromlist=(), level=0):
+        top = name.partition(".")[0]
+        if level == 0 and top in preloaded:
+            sys.kb_used.add(top)
+        return real(name, globals, locals, fromlist, level)
+
+    builtins.__import__ = recording
 
 
 # ---------------------------------------------------------------- in the worker process

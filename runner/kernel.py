@@ -20,10 +20,12 @@ PROBE_MARK = "__KB_PROBE__"
 PROBE = r"""
 import json as _kb_json, sys as _kb_sys
 _kb = {"device": "cpu", "versions": {}}
+# A kernel forked from runner.forked_kernel's zygote holds some packages before any cell imports them.
+_kb_pre, _kb_used = getattr(_kb_sys, "kb_preloaded", set()), getattr(_kb_sys, "kb_used", set())
 for _m in ("torch", "tensorflow", "keras", "tf_keras", "numpy", "scipy", "sklearn", "xgboost", "matplotlib"):
-    if _m in _kb_sys.modules:
+    if _m in _kb_sys.modules and (_m not in _kb_pre or _m in _kb_used):
         _kb["versions"][_m] = str(getattr(_kb_sys.modules[_m], "__version__", "?"))
-_t = _kb_sys.modules.get("torch")
+_t = _kb_sys.modules.get("torch") if "torch" in _kb["versions"] else None
 if _t is not None and _t.cuda.is_available() and _t.cuda.is_initialized():
     _kb["device"] = _t.cuda.get_device_name(_t.cuda.current_device())
 _tf = _kb_sys.modules.get("tensorflow")

@@ -61,3 +61,18 @@ def table_rows(stdout: str) -> dict[str, list[str]]:
 def book_cli(root, *args):
     return subprocess.run([sys.executable, "-m", "book", "--root", str(root), *args],
                           capture_output=True, text=True, cwd=REPO)
+
+
+# Notebook code that kills the worker process running its job: the kernel's parent, or, for a kernel
+# forked by the worker's zygote (runner.forked_kernel), that zygote's parent.
+KILL_WORKER = """import os, signal
+def _parent(pid):
+    with open('/proc/%d/status' % pid) as f:
+        return int(next(line.split()[1] for line in f if line.startswith('PPid:')))
+def _cmdline(pid):
+    with open('/proc/%d/cmdline' % pid, 'rb') as f:
+        return f.read()
+_worker = os.getppid()
+if b'forked_kernel' in _cmdline(_worker):
+    _worker = _parent(_worker)
+os.kill(_worker, signal.SIGKILL)"""

@@ -23,8 +23,8 @@ from runner import engine
 from runner.jupyter_cache_bridge import missing_outputs
 from runner.notebook_io import environment_digest
 from tests.conftest import make_project
-from tests.execution_support import (CELLS, HANG_LIMIT, STREAM_LIMIT, book_cli, make_notebook_project, set_code,
-                                     table_rows)
+from tests.execution_support import (CELLS, HANG_LIMIT, KILL_WORKER, STREAM_LIMIT, book_cli, make_notebook_project,
+                                     set_code, table_rows)
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
@@ -130,13 +130,12 @@ if not (d / 'crashed').exists():
 while not (d / '{other}.retry').exists() and time.time() < deadline:
     time.sleep(0.1)
 print('met' if (d / '{other}.retry').exists() else 'alone')"""
-CRASH = """import os, signal
-from pathlib import Path
+CRASH = """from pathlib import Path
 d = Path(r'{dir}')
 with open(d / 'crash.attempts', 'a') as f:
     f.write('x')
 (d / 'crashed').touch()
-os.kill(os.getppid(), signal.SIGKILL)  # the worker running this kernel"""
+""" + KILL_WORKER
 
 
 @pytest.mark.slow

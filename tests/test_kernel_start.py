@@ -91,3 +91,23 @@ def test_without_forked_kernels_a_notebook_runs_in_a_kernel_started_the_usual_wa
     assert forked_kernel.kernel_manager("python3") is None
     res = _run(_notebook("print(6 * 7)"), tmp_path)
     assert res.status == "ok" and _outputs(res)[0][0]["text"] == "42\n"
+
+
+def test_a_forked_kernel_whose_zygote_dies_exits_too(tmp_path):
+    import os
+    import time
+
+    from runner import forked_kernel
+
+    if not forked_kernel.supported():
+        pytest.skip("kernels are forked on Linux only")
+    pid_file = tmp_path / "kernel.pid"
+    nb = _notebook(f"import os, signal, time\nopen(r'{pid_file}', 'w').write(str(os.getpid()))\n"
+                   "os.kill(os.getppid(), signal.SIGKILL)\ntime.sleep(30)")
+    res = kernel.execute_notebook(nb, str(tmp_path), timeout=20, threads=1, pythonpath="",
+                                  kernel_log=str(tmp_path / "kernel.log"))
+    assert res.status == "failed", res.traceback  # the kernel went with its parent, long before the limit
+    pid = int(pid_file.read_text())
+    time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

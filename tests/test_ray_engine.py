@@ -17,7 +17,8 @@ from kb.cli import InputError
 from runner import engine
 from runner.records import ExecutionRecord
 from tests.conftest import REPO
-from tests.execution_support import CELLS, HANG_LIMIT, book_cli, make_notebook_project, set_code, table_rows
+from tests.execution_support import (CELLS, HANG_LIMIT, KILL_WORKER, book_cli, make_notebook_project, set_code,
+                                     table_rows)
 
 pytestmark = pytest.mark.slow  # starts Ray and notebook kernels
 
@@ -143,8 +144,7 @@ def test_a_lost_worker_is_retried_once_then_reported(tmp_path, ray_cluster):
     attempts.mkdir()
     count = "open(r'{}', 'a').write('x')\n"
     cells = {
-        "crash": count.format(attempts / "crash") + "import os, signal, time\n"
-                 "os.kill(os.getppid(), signal.SIGKILL)  # the Ray worker running this kernel\ntime.sleep(60)",
+        "crash": count.format(attempts / "crash") + KILL_WORKER + "\nimport time\ntime.sleep(60)",
         "fails": count.format(attempts / "fails") + "raise ValueError('boom: deliberate failure')",
     }
     root = _project(tmp_path / "kb", cells)
