@@ -12,8 +12,8 @@ each kernel is still a process of its own, killed as a process group.
 
 The zygote is started with the kernel environment of the first job (thread counts and
 ``PYTHONPATH`` are read at import); a job with another environment gets a new zygote. Linux only
-(forking after these imports is not safe on macOS), ipykernel's ``python3`` kernel only; anything
-else, or a zygote that failed to start, launches kernels the usual way.
+(forking after these imports is not safe on macOS), ipykernel on the runner's own interpreter only;
+any other kernel, or a zygote that failed to start, is launched the usual way.
 """
 from __future__ import annotations
 
@@ -180,7 +180,8 @@ class ForkedProvisioner(LocalProvisioner):
     command is not ipykernel's or the zygote cannot fork."""
 
     async def launch_kernel(self, cmd: list[str], **kwargs):
-        if cmd[1:3] != LAUNCHER:
+        # Only ipykernel on this very interpreter: another environment's kernel must start in it.
+        if cmd[1:3] != LAUNCHER or os.path.realpath(cmd[0]) != os.path.realpath(sys.executable):
             return await super().launch_kernel(cmd, **kwargs)
         env = dict(kwargs.get("env") or os.environ)
         log = getattr(kwargs.get("stderr"), "name", os.devnull)
