@@ -187,14 +187,15 @@ def _dumps(obj) -> str:
 
 
 def _write_postings(folder: Path, postings: dict[str, list[int]], piece_bytes: int) -> int:
-    total = sum(len(_dumps(t)) + len(_dumps(p)) + 2 for t, p in postings.items())
-    buckets = max(1, math.ceil(total / piece_bytes))
-    pieces: list[dict] = [{} for _ in range(buckets)]
-    for term, post in postings.items():
-        pieces[bucket_of(term, buckets)][term] = post
+    # Each term's entry is serialised once: its length sizes the buckets, then it is written as is.
+    entries = {term: f"{_dumps(term)}:{_dumps(post)}" for term, post in postings.items()}
+    buckets = max(1, math.ceil(sum(len(e) + 1 for e in entries.values()) / piece_bytes))
+    pieces: list[list[str]] = [[] for _ in range(buckets)]
+    for term, entry in entries.items():
+        pieces[bucket_of(term, buckets)].append(entry)
     folder.mkdir()
     for b, piece in enumerate(pieces):
-        (folder / f"{b}.json").write_text(_dumps(piece), encoding="utf-8")
+        (folder / f"{b}.json").write_text("{" + ",".join(piece) + "}", encoding="utf-8")
     return buckets
 
 
