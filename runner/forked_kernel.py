@@ -13,13 +13,17 @@ each kernel is still a process of its own, killed as a process group.
 The zygote is started with the kernel environment of the first job (thread counts and
 ``PYTHONPATH`` are read at import); a job with another environment gets a new zygote. Linux only
 (forking after these imports is not safe on macOS), ipykernel on the runner's own interpreter only;
-any other kernel, or a zygote that failed to start, is launched the usual way.
+any other kernel, or a zygote that failed to start, is launched the usual way. So is a notebook that
+imports none of the preloaded packages (nor ``nbhelpers``, which imports them): a zygote costs what
+one kernel importing torch costs, which such a notebook would never pay, and a short run of small
+notebooks (the test suite's) would pay it in every worker.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -30,6 +34,8 @@ from jupyter_client.provisioning import LocalProvisioner
 
 PRELOAD = ("ipykernel.kernelapp", "numpy", "torch", "matplotlib")
 LAUNCHER = ["-m", "ipykernel_launcher"]
+# An import line naming a preloaded package or the notebooks' helpers (false positives cost nothing).
+_USES_PRELOAD = re.compile(r"^[ \t]*(?:import|from)[ \t][^\n]*\b(?:torch|numpy|matplotlib|nbhelpers)\b", re.M)
 
 
 # ---------------------------------------------------------------- in the zygote process
@@ -201,10 +207,15 @@ def supported() -> bool:
     return sys.platform == "linux" and os.environ.get("KB_FORKED_KERNELS", "1") != "0"
 
 
-def kernel_manager(kernel_name: str):
-    """An ``AsyncKernelManager`` for ``kernel_name`` whose kernels come from the zygote (Linux), or
-    None for nbclient's usual one."""
-    if not supported():
+def uses_preloaded(code: str) -> bool:
+    """Whether notebook ``code`` imports what the zygote preloads (see the module docstring)."""
+    return _USES_PRELOAD.search(code) is not None
+
+
+def kernel_manager(kernel_name: str, code: str):
+    """An ``AsyncKernelManager`` for ``kernel_name`` whose kernels come from the zygote (Linux, and
+    ``code`` imports what it preloads), or None for nbclient's usual one."""
+    if not supported() or not uses_preloaded(code):
         return None
     from jupyter_client.manager import AsyncKernelManager
 

@@ -92,7 +92,8 @@ def _execute_once(nb_json: str, cwd: str, timeout: float, threads: int, pythonpa
     kernel_name = nb.metadata.get("kernelspec", {}).get("name", "python3")
     # record_timing off: cell metadata stays exactly as read, so jupyter-cache hashes still match.
     # No per-cell limit: the whole-notebook limit below is the one that counts.
-    client = NotebookClient(nb, timeout=None, kernel_name=kernel_name, km=forked_kernel.kernel_manager(kernel_name),
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    client = NotebookClient(nb, timeout=None, kernel_name=kernel_name, km=forked_kernel.kernel_manager(kernel_name, code),
                             resources={"metadata": {"path": cwd}}, record_timing=False, allow_errors=False,
                             startup_timeout=180)  # a loaded machine starts kernels slowly
     probe = nbformat.v4.new_code_cell(PROBE)

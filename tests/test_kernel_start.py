@@ -88,9 +88,22 @@ def test_without_forked_kernels_a_notebook_runs_in_a_kernel_started_the_usual_wa
     from runner import forked_kernel
 
     monkeypatch.setenv("KB_FORKED_KERNELS", "0")
-    assert forked_kernel.kernel_manager("python3") is None
+    assert forked_kernel.kernel_manager("python3", "import torch") is None
     res = _run(_notebook("print(6 * 7)"), tmp_path)
     assert res.status == "ok" and _outputs(res)[0][0]["text"] == "42\n"
+
+
+def test_only_notebooks_importing_what_the_zygote_preloads_get_a_forked_kernel():
+    from runner import forked_kernel
+
+    for code in ("import torch", "import os, numpy as np", "from nbhelpers.device import pick_device",
+                 "x = 1\n    from matplotlib import pyplot as plt"):
+        assert forked_kernel.uses_preloaded(code), code
+    for code in ("import os, signal", "import torchvision", "x = 'import torch'", "# torch, numpy"):
+        assert not forked_kernel.uses_preloaded(code), code
+    assert forked_kernel.kernel_manager("python3", "import os\nprint(6 * 7)") is None
+    if forked_kernel.supported():
+        assert forked_kernel.kernel_manager("python3", "import torch") is not None
 
 
 def test_a_forked_kernel_whose_zygote_dies_exits_too(tmp_path):
@@ -102,7 +115,7 @@ def test_a_forked_kernel_whose_zygote_dies_exits_too(tmp_path):
     if not forked_kernel.supported():
         pytest.skip("kernels are forked on Linux only")
     pid_file = tmp_path / "kernel.pid"
-    nb = _notebook(f"import os, signal, time\nopen(r'{pid_file}', 'w').write(str(os.getpid()))\n"
+    nb = _notebook(f"import numpy, os, signal, time\nopen(r'{pid_file}', 'w').write(str(os.getpid()))\n"
                    "os.kill(os.getppid(), signal.SIGKILL)\ntime.sleep(30)")
     res = kernel.execute_notebook(nb, str(tmp_path), timeout=20, threads=1, pythonpath="",
                                   kernel_log=str(tmp_path / "kernel.log"))

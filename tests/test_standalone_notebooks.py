@@ -117,6 +117,51 @@ def test_myst_only_markup_is_unwrapped_and_feed_text_stays_escaped():
     assert text == "# T\n\n\\<script\\>alert(1)\\</script\\> \\[x\\]"
 
 
+def _figure_png(transparent: bool = False) -> bytes:
+    """A PNG as a notebook's inline backend writes one (matplotlib's Agg, RGBA)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 2.5))
+    ax.plot(range(50), [(i * 7) % 13 for i in range(50)], label="loss")
+    ax.legend()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=72, transparent=transparent)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def test_figures_in_a_download_keep_their_pixels_in_fewer_bytes():
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from book.png import smaller_png
+
+    for transparent, mode in ((False, "RGB"), (True, "RGBA")):  # alpha dropped only where every pixel is opaque
+        original = _figure_png(transparent)
+        smaller = smaller_png(original)
+        assert len(smaller) < len(original) if not transparent else len(smaller) <= len(original)
+        before, after = Image.open(io.BytesIO(original)), Image.open(io.BytesIO(smaller))
+        assert after.mode == mode and after.info.get("dpi") == before.info.get("dpi")
+        assert np.array_equal(np.asarray(before.convert("RGBA")), np.asarray(after.convert("RGBA")))
+    grey = io.BytesIO()
+    Image.open(io.BytesIO(_figure_png())).convert("L").save(grey, "PNG")
+    assert smaller_png(grey.getvalue()) == grey.getvalue() and smaller_png(b"not a png") == b"not a png"
+    nb = notebook("print(1)")
+    nb.cells[1].outputs = [nbformat.v4.new_output("display_data", {"image/png": base64.b64encode(_figure_png()).decode(),
+                                                                   "text/plain": "<Figure>"})]
+    out = standalone(nb, article(), [article()], HELPERS)
+    shipped = base64.b64decode(out.cells[-1].outputs[0]["data"]["image/png"])
+    assert shipped == smaller_png(_figure_png()) and nb.cells[1].outputs[0]["data"]["image/png"] != shipped
+
+
 def test_launch_links_open_the_notebooks_branch_and_are_absent_without_a_repository():
     path = PurePosixPath("generative/nice-flow.ipynb")
     assert launch_links({}, path) == []
