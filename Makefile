@@ -5,7 +5,7 @@ NODE_STAMP := node_modules/.package-lock.json
 # Debian packages need root: CI runners (GitHub's) run as a user with sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: site test setup browser ingest execute mutate index build serve clean
+.PHONY: site test setup browser ingest execute mutate index build serve clean plan shard publish-site
 
 # Ingest the feeds, execute the notebooks (cached), index them for search, build the site.
 # A failing notebook still leaves a site (its page and the status page show the error) but
@@ -36,11 +36,13 @@ test: setup browser
 
 setup: $(STAMP) $(NODE_STAMP)
 
-# The browser tests drive Debian's Chromium (Playwright's browser download needs a host outside
-# the package registries); the CJK font only makes the review screenshots legible.
+# The browser tests drive Playwright's own Chromium where it is installed (`python -m playwright
+# install --with-deps chromium`: CI does so on GitHub's runners), else Debian's, installed here when
+# missing (Playwright's download host can be out of reach where only package registries are); the
+# CJK font only makes the review screenshots legible.
 browser:
 	@pkgs=""; \
-	{ command -v chromium || command -v google-chrome; } >/dev/null 2>&1 || pkgs="chromium"; \
+	{ command -v chromium || ls -d $${PLAYWRIGHT_BROWSERS_PATH:-$$HOME/.cache/ms-playwright}/chromium-*; } >/dev/null 2>&1 || pkgs="chromium"; \
 	fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || pkgs="$$pkgs fonts-noto-cjk"; \
 	if [ -n "$$pkgs" ]; then \
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; \
@@ -76,3 +78,40 @@ serve: setup
 
 clean:
 	rm -rf _build
+
+# --- The publish workflow's jobs (.github/workflows/publish.yml wires them; run them here first).
+# They install nothing (the workflow runs `make setup` in its own step, cached apart) and take the
+# project from ROOT, so that tests/test_publish_flow.py can run them against a small project.
+ROOT ?= $(CURDIR)
+SHARDS ?= 2
+SHARD ?= 1/1
+SHARD_RESULTS ?= shards
+NOTEBOOKS_OUT ?= _build/notebooks-branch
+
+# The plan job: the shard matrix, and --force on the weekly run (EVENT=schedule), as GitHub outputs.
+plan:
+	@case "$(SHARDS)" in 1|2|3|4|6|8) ;; *) echo "error: SHARDS must be 1, 2, 3, 4, 6 or 8, not '$(SHARDS)'" >&2; exit 2 ;; esac
+	@echo "shards=[$$(seq -s, 1 $(SHARDS))]"
+	@echo "force=$(if $(filter schedule,$(EVENT)),--force)"
+
+# One execution shard's job: its notebooks, then its articles' mutants. Both always run; a failing
+# notebook or a surviving mutant fails the job after all have run (the pages and the status page
+# show why).
+shard:
+	@status=0; \
+	$(PYTHON) -m book --root $(ROOT) execute --shard $(SHARD) $(FORCE) || status=1; \
+	$(PYTHON) -m book --root $(ROOT) mutate --shard $(SHARD) || status=1; \
+	exit $$status
+
+# The build job: take the shards' results (each a copy of a shard's _build/execution, in
+# SHARD_RESULTS/<name>/, or SHARD_RESULTS itself when there was one), check that every article has
+# a result for its current code, index, build the site and write the standalone notebooks. Runs no
+# notebook. The check's exit 1 (a shard recorded a failure) goes on: that failure is the result for
+# that code, and the site shows it (the shard's job already failed the run); exit 2 (an article has
+# no result at all) stops here, so nothing deploys.
+publish-site:
+	$(PYTHON) -m book --root $(ROOT) merge $(if $(wildcard $(SHARD_RESULTS)/records),$(SHARD_RESULTS),$(wildcard $(SHARD_RESULTS)/*))
+	$(PYTHON) -m book --root $(ROOT) execute --check || [ $$? -eq 1 ]
+	$(PYTHON) -m search --root $(ROOT) build
+	$(PYTHON) -m book --root $(ROOT) build
+	$(PYTHON) -m book --root $(ROOT) notebooks $(NOTEBOOKS_OUT)

