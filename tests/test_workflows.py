@@ -144,7 +144,7 @@ def test_every_install_on_a_cpu_runner_takes_pytorchs_cpu_wheels():
     for name in ("ci.yml", "publish.yml"):
         for job in workflow(name)["jobs"].values():
             for step in job.get("steps", []):
-                if step.get("run") in ("make setup", "make test"):
+                if step.get("run") == "make test" or step.get("run", "").startswith("make setup"):
                     installs.append(step)
                     assert "download.pytorch.org/whl/cpu" in step.get("env", {}).get("PIP_EXTRA_INDEX_URL", ""), step
     assert len(installs) == 4  # CI (setup, then test), each execution shard (unless a GPU runner label), the build

@@ -31,7 +31,7 @@ drop=(numpy scipy torch scikit_learn joblib threadpoolctl
 # those stay whatever the GPU machine has).
 constraints="$(mktemp)"
 trap 'rm -f "$constraints"' EXIT
-grep -E '^[A-Za-z0-9_.-]+==' "$root/requirements.txt" | grep -vE '^(torch|numpy|scipy|scikit-learn)==' >"$constraints"
+grep -oE '^[A-Za-z0-9_.-]+==[^ ;\\]+' "$root/requirements.txt" | grep -vE '^(torch|numpy|scipy|scikit-learn)==' >"$constraints"
 
 rm -rf "$dest"
 mkdir -p "$dest"
