@@ -11,6 +11,19 @@ SAMPLE_FEEDS = REPO / "feeds"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 HEADER = "INCOMING TRANSMISSION\n\nLATEST UPDATES\n"
 
+# The modules that take longest, longest first. `make test` runs pytest-xdist with --dist loadfile,
+# which hands whole modules to the workers in collection order: starting the long ones first keeps
+# every worker busy to the end instead of leaving one to finish a late long module alone. A module
+# missing from this list only runs in its usual place.
+LONGEST_FIRST = ("test_site_browser.py", "test_browser_search.py", "test_onnx_export.py",
+                 "test_standalone_notebooks.py", "test_ray_engine.py", "test_execution.py", "test_book_build.py",
+                 "test_publish_flow.py", "test_search_model.py", "test_kernel_start.py", "test_mutants.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order within a module is kept
+
 
 def make_project(dest: Path) -> Path:
     """A project root with the book's configuration but no articles yet."""

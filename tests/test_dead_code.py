@@ -21,6 +21,7 @@ USED_BY_FRAMEWORKS = """
 setup  # Sphinx extensions
 forward  # torch.nn.Module
 do_GET, do_HEAD, do_POST, log_message  # http.server handlers
+pytest_collection_modifyitems  # pytest hooks
 """
 KINDS = ("unused function", "unused method", "unused class")
 

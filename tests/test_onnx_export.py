@@ -91,8 +91,8 @@ def test_the_build_embeds_passages_with_the_4bit_products_of_the_shipped_file(te
     assert (ours.folder / onnx_export.MODEL_FILE).stat().st_size < 24e6
     assert sorted(p.name for p in ours.folder.glob("*.onnx")) == [onnx_export.MODEL_FILE]
 
-    # Passages go through the very session queries use.
-    passages = texts[0][::6]
+    # Passages go through the very session queries use (a few suffice: any other path differs everywhere).
+    passages = texts[0][::24]
     assert np.array_equal(ours.embed_passages(passages), ours.encode([ours.passage_prefix + t for t in passages]))
 
 
