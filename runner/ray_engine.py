@@ -13,7 +13,7 @@ the local engine does. So the files written are the same.
   leaving) is run once more (``max_retries=1``; Ray retries system failures only). A notebook
   whose cells fail is not a system failure: it comes back as a normal result, status ``failed``.
 * **Nodes**: every node needs this checkout at the same path (a shared filesystem, or the same
-  clone) and the same environment (``pip install -r requirements.txt``): the task runs the
+  clone) and the same environment (``make setup``: the locked requirements, then this project): the task runs the
   kernel in the article's folder there. Kernel logs travel back to the driver with the result.
 
 ``import ray`` happens here only, so the local engine never imports it.

@@ -110,11 +110,7 @@ def test_an_article_no_shard_ran_stops_the_build(shards, tmp_path):
 
 def test_the_plan_gives_the_shard_matrix_and_forces_only_the_weekly_run():
     assert "make plan" in job_runs("plan")[0]
-    out = subprocess.run(["make", "--no-print-directory", "plan", "SHARDS=3", "EVENT=schedule"], cwd=REPO,
-                         capture_output=True, text=True)
-    assert out.stdout.splitlines() == ["shards=[1,2,3]", "force=--force"]
-    out = subprocess.run(["make", "--no-print-directory", "plan", "SHARDS=2", "EVENT=push"], cwd=REPO,
-                         capture_output=True, text=True)
-    assert out.stdout.splitlines() == ["shards=[1,2]", "force="]
-    bad = subprocess.run(["make", "--no-print-directory", "plan", "SHARDS=5"], cwd=REPO, capture_output=True, text=True)
+    assert make("plan", REPO, SHARDS=3, EVENT="schedule").stdout.splitlines() == ["shards=[1,2,3]", "force=--force"]
+    assert make("plan", REPO, SHARDS=2, EVENT="push").stdout.splitlines() == ["shards=[1,2]", "force="]
+    bad = make("plan", REPO, SHARDS=5)
     assert bad.returncode != 0 and "SHARDS must be" in bad.stderr

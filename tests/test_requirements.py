@@ -22,13 +22,9 @@ CUDA_LOCK = FOLDER / "cuda.txt"
 CUDA_PACKAGE = re.compile(r"^(nvidia-|triton$)")
 
 
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def direct(use: str) -> set[str]:
     lines = (FOLDER / f"{use}.in").read_text(encoding="utf-8").splitlines()
-    return {canonical(re.split(r"[=<>!~ ;\[]", line, maxsplit=1)[0]) for line in lines
+    return {lock_requirements.canonical(re.split(r"[=<>!~ ;\[]", line, maxsplit=1)[0]) for line in lines
             if line.strip() and not line.startswith("#")}
 
 
@@ -38,7 +34,7 @@ def entries(path) -> dict[str, list[str]]:
     for line in path.read_text(encoding="utf-8").splitlines():
         pin = lock_requirements.PIN.match(line)
         if pin:
-            current = canonical(pin.group(1))
+            current = lock_requirements.canonical(pin.group(1))
             out[current] = []
         hashes = re.findall(r"--hash=sha256:([0-9a-f]{64})", line)
         if hashes:
@@ -63,7 +59,7 @@ def test_each_use_locks_its_direct_dependencies_at_the_versions_of_the_whole():
     for use in lock_requirements.USES:
         mine = versions(FOLDER / f"{use}.txt")
         assert direct(use) <= set(mine), use
-        assert {n: v for n, v in mine.items()} == {n: whole[n] for n in mine}, use
+        assert mine == {n: whole[n] for n in mine}, use
     assert set().union(*map(direct, lock_requirements.USES)) <= set(whole)
 
 

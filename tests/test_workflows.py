@@ -25,8 +25,7 @@ def workflow(name: str) -> dict:
 def make_recipe(target: str) -> list[str]:
     """The recipe lines of ``target`` in the Makefile."""
     lines = (REPO / "Makefile").read_text(encoding="utf-8").splitlines()
-    start = lines.index(f"{target}:") if f"{target}:" in lines else next(
-        i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
     recipe = []
     for line in lines[start + 1:]:
         if not line.startswith("\t"):

@@ -36,9 +36,14 @@ COMMAND = "python tools/lock_requirements.py"
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.M)
 
 
+def canonical(name: str) -> str:
+    """A package name as pip compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def pins(lock_text: str) -> dict[str, str]:
     """name (canonical) → version, for every pin of a lock file."""
-    return {re.sub(r"[-_.]+", "-", name).lower(): version for name, version in PIN.findall(lock_text)}
+    return {canonical(name): version for name, version in PIN.findall(lock_text)}
 
 
 def _compile(inputs: list[Path], output: Path, extra: list[str], upgrade: bool) -> None:
