@@ -52,9 +52,18 @@ browser:
 # every package with its hashes (tools/lock_requirements.py writes it); the project itself is
 # installed apart, editable, as pip allows no editable install in a hashed requirements file.
 # REQUIREMENTS=requirements/cuda.txt on a GPU machine (PyPI's torch, with its CUDA libraries).
+# The CPU locks pin torch's CPU build, which PyPI does not have: PyTorch's CPU index is added unless
+# pip already finds that build where it is configured to look (PIP_EXTRA_INDEX_URL, a wheel folder, a
+# mirror), so that an unreachable index is never asked for every package.
 REQUIREMENTS ?= requirements.txt
+PYTORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 $(STAMP): $(REQUIREMENTS) pyproject.toml
-	$(PYTHON) -m pip install -q --disable-pip-version-check -r $(REQUIREMENTS)
+	@torch="$$(grep -oE '^torch==[^ ;\\]+' $(REQUIREMENTS))"; extra=""; \
+	if [ -n "$$torch" ] && ! $(PYTHON) -m pip install -q --disable-pip-version-check --dry-run --no-deps "$$torch" >/dev/null 2>&1; then \
+	  extra="--extra-index-url $(PYTORCH_CPU_INDEX)"; \
+	fi; \
+	echo "$(PYTHON) -m pip install -q -r $(REQUIREMENTS) $$extra"; \
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r $(REQUIREMENTS) $$extra
 	$(PYTHON) -m pip install -q --disable-pip-version-check --no-deps -e .
 	@mkdir -p $(dir $@) && touch $@
 
