@@ -21,7 +21,7 @@ CELLS = {
     "chatty": "print('HEAD' + 'x' * 300_000 + 'TAIL')",  # a runaway print, capped by its front matter
 }
 STREAM_LIMIT = 1000
-HANG_LIMIT = 5
+HANG_LIMIT = 3
 
 
 def set_code(root, slug, code, tags=None, **front):

@@ -54,7 +54,7 @@ def texts():
 
 @pytest.mark.slow  # the embedding model
 def test_the_exported_model_agrees_with_the_sentence_transformers_model(texts):
-    passages, queries = texts[0][::12], texts[1][::2]
+    passages, queries = texts[0][::24], texts[1][::4]  # some of every article and query set: the fp32 side is slow
     ours, theirs = shared_embedder(), sentence_transformer()
     cos_p = np.sum(ours.embed_passages(passages) * theirs.encode(passages, prompt=ours.passage_prefix,
                                                                  normalize_embeddings=True), axis=1)
