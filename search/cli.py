@@ -95,15 +95,14 @@ def cmd_query(args) -> int:
 
 def cmd_eval(args) -> int:
     from kb.files import json_text, write_json
-    from search.evaluate import HARD_QUERIES, evaluate, format_report, format_tuning, load_queries, tune
+    from search.evaluate import evaluate, format_report, format_tuning, hard_queries, load_queries, tune
 
     import yaml
 
     if args.scope:
         return _eval_scope(args)
-    path = HARD_QUERIES if args.hard and not args.queries else args.queries
     try:
-        queries = load_queries(path, split=args.split)
+        queries = hard_queries(args.split) if args.hard and not args.queries else load_queries(args.queries, args.split)
     except (OSError, ValueError, yaml.YAMLError) as e:
         raise InputError(None, str(e)) from e
     if args.output is not None and not args.output.parent.is_dir():
@@ -188,7 +187,8 @@ def parser():
 
     e = cli.subcommand(sub, "eval", "Recall@1/5 and MRR per language on the labelled queries", cmd_eval)
     e.add_argument("--queries", type=Path, default=None, help="labelled queries (default: search/eval_queries.yaml)")
-    e.add_argument("--hard", action="store_true", help="the held-out hard set, search/eval_queries_hard.yaml")
+    e.add_argument("--hard", action="store_true", help="the held-out hard set, search/eval_queries_hard.yaml "
+                                                           "(its dev half with search/eval_queries_dev_extra.yaml)")
     e.add_argument("--split", choices=("dev", "test"), default=None, help="only this half of a split set")
     e.add_argument("--tune", action="store_true",
                    help="print hybrid figures for every combination of the ranking grid (search.ranking.GRID), "

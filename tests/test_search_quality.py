@@ -13,7 +13,8 @@ from collections import Counter
 import pytest
 
 from search import scope
-from search.evaluate import HARD_QUERIES, evaluate, load_queries, metrics, scope_report, scope_rows
+from search.evaluate import (DEV_EXTRA_QUERIES, HARD_QUERIES, evaluate, hard_queries, load_queries, metrics, scope_report,
+                             scope_rows)
 from search.query import MAX_K, Searcher
 from tests.search_support import sample_index_root, shared_embedder
 
@@ -119,6 +120,14 @@ def test_the_hard_set_is_one_dev_and_one_test_question_per_article_and_language(
     assert {q["kind"] for q in hard} == {"paraphrase", "detail", "cross"}
     easy = {q["q"] for q in load_queries()}
     assert not easy & {q["q"] for q in hard}  # held out: none of the easy questions again
+
+
+def test_the_extra_dev_queries_are_dev_only_cover_every_article_and_never_reach_the_test_half(searcher):
+    extra = load_queries(DEV_EXTRA_QUERIES)
+    assert {q["split"] for q in extra} == {"dev"} and {q["slug"] for q in extra} == set(searcher.index.articles)
+    assert not {q["q"] for q in load_queries() + load_queries(HARD_QUERIES)} & {q["q"] for q in extra}
+    assert hard_queries("test") == load_queries(HARD_QUERIES, split="test")
+    assert hard_queries("dev") == load_queries(HARD_QUERIES, split="dev") + extra
 
 
 @pytest.fixture(scope="module")
