@@ -4,7 +4,6 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import tempfile
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -66,45 +65,52 @@ class PageLog:
 
 
 class Chromium:
-    """One Playwright driver per test session; each ``page(base_url)`` gets a fresh profile."""
+    """One Playwright driver and one browser per test module; each ``page(base_url)`` gets a context
+    of its own (nothing shared: cookies, storage and cache start empty), which starts in a third of
+    the time a browser does."""
 
     def __init__(self):
         from playwright.sync_api import sync_playwright
 
         self._pw = sync_playwright().start()
+        self._browsers = {}
 
     def close(self):
+        for browser in self._browsers.values():
+            browser.close()
         self._pw.stop()
+
+    def _browser(self, args: tuple[str, ...]):
+        if args not in self._browsers:
+            self._browsers[args] = self._pw.chromium.launch(
+                executable_path=chromium_executable(self._pw), headless=True,
+                args=[*CHROMIUM_ARGS, f"--proxy-server={NOWHERE}", *args])
+        return self._browsers[args]
 
     @contextmanager
     def page(self, base_url: str, args: tuple[str, ...] = ()):
         """Yields (page, log): a page whose requests may only go to ``base_url``: others are logged, and
-        fail unless they are to loopback. ``args``: more Chromium switches."""
+        fail unless they are to loopback. ``args``: more Chromium switches (a browser of their own)."""
         log = PageLog()
-        with tempfile.TemporaryDirectory() as profile:
-            ctx = self._pw.chromium.launch_persistent_context(
-                profile, executable_path=chromium_executable(self._pw), headless=True,
-                args=[*CHROMIUM_ARGS, f"--proxy-server={NOWHERE}", *args],
-                viewport={"width": 1280, "height": 900})
+        ctx = self._browser(tuple(args)).new_context(viewport={"width": 1280, "height": 900})
 
-            def watch(request):
-                if not request.url.startswith((base_url + "/", "data:")):
-                    log.external_requests.append(request.url)
+        def watch(request):
+            if not request.url.startswith((base_url + "/", "data:")):
+                log.external_requests.append(request.url)
 
-            ctx.on("request", watch)
+        def on_dialog(d):
+            log.dialogs.append(d.message)
+            d.dismiss()
+
+        ctx.on("request", watch)
+        try:
             page = ctx.new_page()
             page.on("console", lambda m: log.console_errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: log.page_errors.append(str(e)))
             page.on("requestfailed", lambda r: log.failed_requests.append(f"{r.url} ({r.failure})"))
             page.on("response", lambda r: log.failed_requests.append(f"{r.url} (HTTP {r.status})")
                     if r.status >= 400 else None)
-
-            def on_dialog(d):
-                log.dialogs.append(d.message)
-                d.dismiss()
-
             page.on("dialog", on_dialog)
-            try:
-                yield page, log
-            finally:
-                ctx.close()
+            yield page, log
+        finally:
+            ctx.close()

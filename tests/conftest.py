@@ -76,7 +76,7 @@ def hostile_site(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def chromium():
-    """A Playwright driver per browser test module (``tests.browser``); each page gets a fresh profile.
+    """A Playwright driver per browser test module (``tests.browser``); each page gets a context of its own.
 
     Not per session: the driver keeps an asyncio loop running in this thread, and later tests that
     run a notebook in-process (``asyncio.run``) must not find one.
