@@ -107,7 +107,10 @@ class Chromium:
             page = ctx.new_page()
             page.on("console", lambda m: log.console_errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: log.page_errors.append(str(e)))
-            page.on("requestfailed", lambda r: log.failed_requests.append(f"{r.url} ({r.failure})"))
+            # ERR_ABORTED: the browser cancelled the request itself (the next navigation began while a
+            # page's favicon was still loading), which is no failure of the site.
+            page.on("requestfailed", lambda r: log.failed_requests.append(f"{r.url} ({r.failure})")
+                    if r.failure != "net::ERR_ABORTED" else None)
             page.on("response", lambda r: log.failed_requests.append(f"{r.url} (HTTP {r.status})")
                     if r.status >= 400 else None)
             page.on("dialog", on_dialog)
