@@ -39,9 +39,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def serve_directory(directory: Path):
-    """A static file server on a free loopback port; yields its base URL."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(directory)))
+def serve(handler):
+    """An HTTP server for ``handler`` on a free loopback port; yields its base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -49,6 +49,11 @@ def serve_directory(directory: Path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def serve_directory(directory: Path):
+    """A static file server for ``directory`` (``serve``)."""
+    return serve(functools.partial(_QuietHandler, directory=str(directory)))
 
 
 @dataclass

@@ -25,7 +25,7 @@ from PIL import Image
 
 from ingest.store import load_articles
 from kb import layout
-from tests.browser import serve_directory
+from tests.browser import serve, serve_directory
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.browser  # drives Chromium over the built site
@@ -110,9 +110,6 @@ def test_every_article_page_runs_cleanly_offline(article_visits):
 def test_a_request_leaving_the_site_is_logged_and_never_reaches_its_server(chromium, tmp_path):
     # What every check above relies on. The "outside" server is real and listening, its name resolves
     # to it, and still it must get nothing: only the site's own address is let through.
-    (tmp_path / "index.html").write_text(
-        "<img src='http://outside.test:{port}/pixel.png'>"
-        "<script>fetch('http://outside.test:{port}/data').then(() => document.title = 'answered', () => {{}});</script>")
     reached = []
 
     class Outside(http.server.BaseHTTPRequestHandler):
@@ -124,19 +121,16 @@ def test_a_request_leaving_the_site_is_logged_and_never_reaches_its_server(chrom
         def log_message(self, *args):
             pass
 
-    outside = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Outside)
-    threading.Thread(target=outside.serve_forever, daemon=True).start()
-    port = outside.server_address[1]
-    (tmp_path / "index.html").write_text((tmp_path / "index.html").read_text().format(port=port))
-    try:
+    with serve(Outside) as outside_url:
+        port = outside_url.rsplit(":", 1)[1]
+        (tmp_path / "index.html").write_text(
+            f"<img src='http://outside.test:{port}/pixel.png'>"
+            f"<script>fetch('http://outside.test:{port}/data').then(() => document.title = 'answered', () => {{}});</script>")
         with serve_directory(tmp_path) as base, \
                 chromium.page(base, args=("--host-resolver-rules=MAP outside.test 127.0.0.1",)) as (page, log):
             visit(page, log, f"{base}/index.html")
             page.wait_for_function("performance.getEntriesByType('resource').length >= 2")
             assert page.title() != "answered"
-    finally:
-        outside.shutdown()
-        outside.server_close()
     urls = {f"http://outside.test:{port}/pixel.png", f"http://outside.test:{port}/data"}
     assert urls <= set(log.external_requests), log.external_requests
     assert all(any(f.startswith(u) for f in log.failed_requests) for u in urls), log.failed_requests
